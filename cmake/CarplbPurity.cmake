@@ -1,0 +1,18 @@
+# Pure cores may link only carplb_common, the standard library, OpenSSL's libcrypto and
+# nlohmann/json. Fail the configure step if one of them links a shell library.
+function(carplb_check_purity)
+  set(pure_targets carplb_agent_carp carplb_controller_core carplb_controller_kube_model)
+  set(forbidden "cpprest|grpc|GRPC|protobuf|nl-|LIBNL|yaml|YAMLCPP")
+  foreach(t ${pure_targets})
+    if(TARGET ${t})
+      get_target_property(libs ${t} LINK_LIBRARIES)
+      if(libs)
+        foreach(l ${libs})
+          if(l MATCHES "${forbidden}")
+            message(FATAL_ERROR "${t} is a pure core but links ${l}; move that code into a shell library")
+          endif()
+        endforeach()
+      endif()
+    endif()
+  endforeach()
+endfunction()
