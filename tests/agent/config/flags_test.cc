@@ -1,0 +1,101 @@
+#include "agent/config/flags.h"
+
+#include <gtest/gtest.h>
+
+namespace carplb::agent::config {
+namespace {
+
+using namespace std::chrono_literals;
+
+Result<CommandLine> parse(std::vector<std::string> args) { return parseCommandLine(args); }
+
+TEST(Flags, HelpAndVersion) {
+  auto h = parse({"--help"});
+  ASSERT_TRUE(h.ok());
+  EXPECT_TRUE(h->help);
+  auto v = parse({"-V"});
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->version);
+  EXPECT_NE(usageText().find("--preempt-delay"), std::string::npos);
+}
+
+TEST(Flags, ConfigFile) {
+  auto r = parse({"--config", "/etc/carplb/agent.yaml", "--status-listen=off", "--log-level", "debug"});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(*r->configPath, "/etc/carplb/agent.yaml");
+  EXPECT_FALSE(r->single.has_value());
+  AgentConfig cfg;
+  applyOverrides(*r, cfg);
+  EXPECT_EQ(cfg.statusListen, "off");
+  EXPECT_EQ(cfg.logLevel, LogLevel::Debug);
+}
+
+TEST(Flags, UcarpLikeSingleVip) {
+  auto r = parse({"--interface", "eth0", "--srcip", "192.0.2.1", "--vhid", "42", "--pass", "love", "--addr",
+                  "192.0.2.100", "-a", "192.0.2.101", "--advbase", "2", "--advskew=50", "--preempt",
+                  "--preempt-delay", "3s", "--garp-refresh", "1m", "--status-listen", "127.0.0.1:0"});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_TRUE(r->single.has_value());
+  ASSERT_EQ(r->single->vhids.size(), 1u);
+  const auto& v = r->single->vhids[0];
+  EXPECT_EQ(v.interface, "eth0");
+  EXPECT_EQ(v.srcip->str(), "192.0.2.1");
+  EXPECT_EQ(v.vhid, 42);
+  EXPECT_EQ(v.password, "love");
+  ASSERT_EQ(v.addresses.size(), 2u);
+  EXPECT_EQ(v.addresses[1].str(), "192.0.2.101");
+  EXPECT_EQ(v.advbase, 2);
+  EXPECT_EQ(v.advskew, 50);
+  EXPECT_TRUE(v.preempt);
+  EXPECT_EQ(v.preemptDelay, Duration(3s));
+  EXPECT_EQ(v.garpRefresh, Duration(60s));
+  EXPECT_EQ(r->single->statusListen, "127.0.0.1:0");
+}
+
+TEST(Flags, ShortForms) {
+  auto r = parse({"-i", "eth1", "-v", "1", "-p", "x", "-a", "198.51.100.5", "-b", "1", "-k", "10", "-P"});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->single->vhids[0].interface, "eth1");
+  EXPECT_TRUE(r->single->vhids[0].preempt);
+  EXPECT_EQ(r->single->vhids[0].advskew, 10);
+}
+
+TEST(Flags, Errors) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string want;
+  };
+  std::vector<Case> cases = {
+      {{}, "no configuration: use --config FILE or --interface/--vhid/--pass/--addr (see --help)"},
+      {{"--bogus"}, "--bogus: unknown option (see --help)"},
+      {{"stray"}, "stray: unexpected argument (see --help)"},
+      {{"--config"}, "--config: requires a value"},
+      {{"--preempt=yes"}, "--preempt: takes no value"},
+      {{"--config", "a.yaml", "--vhid", "3"},
+       "--config: cannot be combined with the single-VIP flags (--interface, --vhid, --addr, ...)"},
+      {{"-i", "eth0", "-v", "300", "-p", "x", "-a", "192.0.2.1"}, "--vhid: must be between 1 and 255, got 300"},
+      {{"-i", "eth0", "-v", "3", "-p", "x", "-a", "192.0.2.1", "-k", "255"},
+       "--advskew: must be between 0 and 254, got 255"},
+      {{"-i", "eth0", "-p", "x", "-a", "192.0.2.1"}, "--vhid: required"},
+      {{"-v", "3", "-p", "x", "-a", "192.0.2.1"}, "--interface: required"},
+      {{"-i", "eth0", "-v", "3", "-a", "192.0.2.1"}, "--pass: required (or passwordFile)"},
+      {{"-i", "eth0", "-v", "3", "-p", "x"}, "--addr: at least one address is required"},
+      {{"-i", "eth0", "-v", "3", "-p", "x", "-a", "nope"}, "--addr: not an IPv4 address: \"nope\""},
+      {{"-i", "eth0", "-v", "3", "-p", "01234567890123456789", "-a", "192.0.2.1"},
+       "--pass: at most 19 bytes, got 20"},
+      {{"-i", "eth0", "-v", "3", "-p", "x", "-a", "192.0.2.1", "--preempt-delay", "later"},
+       "--preempt-delay: not a duration: \"later\" (use e.g. \"500ms\", \"2s\", \"1m\")"},
+      {{"--config", "a.yaml", "--status-listen", "nowhere"},
+       "--status-listen: must be \"host:port\" or \"off\", got \"nowhere\""},
+      {{"--config", "a.yaml", "--log-level", "chatty"},
+       "--log-level: must be one of debug, info, warn, error, got \"chatty\""},
+  };
+  for (const auto& c : cases) {
+    auto r = parseCommandLine(c.args);
+    ASSERT_FALSE(r.ok()) << c.want;
+    EXPECT_EQ(r.error().message, c.want);
+  }
+}
+
+}  // namespace
+}  // namespace carplb::agent::config
