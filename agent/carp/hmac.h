@@ -1,0 +1,51 @@
+#pragma once
+// HMAC-SHA1 of a vhid (/work/shared/docs/carp-protocol.md section 2).
+//
+// Key = the password (at most 19 bytes). Message, in order:
+//   0x02 0x01, vhid, IPv4 addresses sorted numerically (4 bytes each, network order),
+//   IPv6 addresses sorted with memcmp (16 bytes each), the 8 counter bytes as on the wire.
+// With exactly one IPv4 address this is byte-identical to ucarp, OpenBSD and FreeBSD.
+//
+// Prepared once per vhid (rebuild it when the password or addresses change); verify()
+// compares in constant time (CRYPTO_memcmp). Uses OpenSSL's one-shot HMAC(), which is not
+// deprecated in OpenSSL 3.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agent/carp/advert.h"
+#include "agent/carp/types.h"
+#include "common/result.h"
+
+namespace carplb::agent::carp {
+
+inline constexpr std::size_t MaxPasswordLength = 19;
+
+class HmacKey {
+public:
+  // Errors (config errors, name the field): password longer than 19 bytes.
+  // Addresses are sorted and de-duplicated here; order of the arguments does not matter.
+  static Result<HmacKey> prepare(std::string_view password, Vhid vhid,
+                                 std::vector<Ipv4Address> ipv4,
+                                 std::vector<Ipv6Address> ipv6 = {});
+
+  // HMAC-SHA1 over the prepared prefix and `counter` (big-endian, as on the wire).
+  Hmac compute(uint64_t counter) const;
+  // Constant-time comparison of advert.hmac with compute(advert.counter). The advert's
+  // vhid is not re-checked here (the prefix already binds our vhid into the MAC).
+  bool verify(const Advert& advert) const;
+
+  Vhid vhid() const { return vhid_; }
+  // The message bytes before the counter (02 01 vhid addresses...); for tests and docs.
+  const std::vector<uint8_t>& messagePrefix() const { return prefix_; }
+
+private:
+  HmacKey(std::string key, Vhid vhid, std::vector<uint8_t> prefix)
+      : key_(std::move(key)), vhid_(vhid), prefix_(std::move(prefix)) {}
+  std::string key_;
+  Vhid vhid_;
+  std::vector<uint8_t> prefix_;
+};
+
+}  // namespace carplb::agent::carp
