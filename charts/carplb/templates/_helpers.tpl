@@ -1,0 +1,76 @@
+{{/* Chart name, possibly overridden. */}}
+{{- define "carplb.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Fully qualified release name; every object name starts with it. */}}
+{{- define "carplb.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "carplb.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/name: {{ include "carplb.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{/* selectorLabels: call with (dict "ctx" $ "component" "controller"). */}}
+{{- define "carplb.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "carplb.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "carplb.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{- define "carplb.controllerName" -}}{{ include "carplb.fullname" . }}-controller{{- end -}}
+{{- define "carplb.agentName" -}}{{ include "carplb.fullname" . }}-agent{{- end -}}
+{{- define "carplb.carpSecretName" -}}
+{{- default (printf "%s-carp" (include "carplb.fullname" .)) .Values.carp.existingSecret -}}
+{{- end -}}
+{{- define "carplb.controllerTLSSecretName" -}}
+{{- default (printf "%s-controller-tls" (include "carplb.fullname" .)) .Values.tls.existingControllerSecret -}}
+{{- end -}}
+{{- define "carplb.agentTLSSecretName" -}}
+{{- default (printf "%s-agent-tls" (include "carplb.fullname" .)) .Values.tls.existingAgentSecret -}}
+{{- end -}}
+
+{{/* Effective CARP timers of the chosen profile, as YAML. */}}
+{{- define "carplb.timers" -}}
+{{- $p := .Values.timers.profile -}}
+{{- if eq $p "default" -}}
+profile: default
+advbase: 1
+advskewBase: 0
+advskewStep: 100
+{{- else if eq $p "fast" -}}
+profile: fast
+advbase: 0
+advskewBase: 20
+advskewStep: 40
+{{- else if eq $p "custom" -}}
+{{- $c := .Values.timers.custom -}}
+{{- if and (eq (int $c.advbase) 0) (eq (int $c.advskewBase) 0) -}}
+{{- fail "timers.custom: advbase 0 needs advskewBase >= 1 (the advert interval would be 0)" -}}
+{{- end -}}
+profile: custom
+advbase: {{ $c.advbase }}
+advskewBase: {{ $c.advskewBase }}
+advskewStep: {{ $c.advskewStep }}
+{{- else -}}
+{{- fail (printf "timers.profile: must be default, fast or custom, got %q" $p) -}}
+{{- end -}}
+{{- end -}}
