@@ -21,7 +21,7 @@ import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CHART = os.path.join(HERE, "..", "..", "charts", "carplb")
-PROFILES = {"default": (1, 0, 100), "fast": (0, 20, 40)}
+PROFILES = {"default": (1, 0, 50), "fast": (0, 20, 40)}
 
 
 def merge(base, over):
@@ -131,17 +131,23 @@ def main(argv):
     if cm:
         conf = yaml.safe_load(cm["data"]["controller.yaml"])
         c.check(conf["loadBalancerClass"] == values["loadBalancerClass"], "config loadBalancerClass")
-        c.check(conf["defaultLoadBalancer"] == values["defaultLoadBalancer"], "config defaultLoadBalancer")
-        want_pools = [{"name": p["name"], "cidrs": p["cidrs"], "autoAssign": p.get("autoAssign", True)} for p in values["addressPools"]]
-        c.check(conf["addressPools"] == want_pools, "config addressPools %r != %r" % (conf["addressPools"], want_pools))
+        c.check(conf["defaultClass"] == values["defaultLoadBalancer"], "config defaultClass")
+        want_pools = [{"name": p["name"], "ranges": p["cidrs"], "autoAssign": p.get("autoAssign", True)} for p in values["addressPools"]]
+        c.check(conf["pools"] == want_pools, "config pools %r != %r" % (conf["pools"], want_pools))
+        c.check(conf["nodeSelector"] == values["agent"]["nodeSelector"], "config nodeSelector must be the agents' nodeSelector")
+        c.check((conf["vhidMin"], conf["vhidMax"], conf["excludedVhids"]) == (values["vhids"]["min"], values["vhids"]["max"], values["vhids"]["exclude"]),
+                "config vhid range")
+        c.check(conf["maxBackups"] == values["maxBackups"], "config maxBackups")
         prof = values["timers"]["profile"]
         cu = values["timers"]["custom"]
-        want = PROFILES.get(prof, (cu["advbase"], cu["advskewBase"], cu["advskewStep"]))
-        got = (conf["timers"]["advbase"], conf["timers"]["advskewBase"], conf["timers"]["advskewStep"])
-        c.check(conf["timers"]["profile"] == prof and got == want, "config timers %r, expected %s %r" % (conf["timers"], prof, want))
+        want = PROFILES.get(prof, (cu["advbase"], cu["advskewBase"], cu["advskewSpacing"]))
+        got = (conf["advbase"], conf["advskewBase"], conf["advskewSpacing"])
+        c.check(conf["timerProfile"] == prof and got == want, "config timers %r, expected %s %r" % (got, prof, want))
+        c.check(want[1] + conf["maxBackups"] * want[2] <= 200, "highest planned advskew above 200")
         if prof == "fast":
             c.check(got[0] == 0, "fast profile must be sub-second (advbase 0)")
-        # OpenBSD timing (agent/carp/timing.h): T = advbase + advskew/256, master-down = 3 x T.
+        # OpenBSD timing (agent/carp/timing.h): T = advbase + advskew/256, master-down = 3 x T
+        # of the first backup (advskewBase + advskewSpacing).
         master_t = want[0] + want[1] / 256.0
         failover = 3 * (want[0] + (want[1] + want[2]) / 256.0)
         c.check(master_t > 0, "the master's advert interval would be 0")

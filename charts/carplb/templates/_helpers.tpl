@@ -48,29 +48,29 @@ app.kubernetes.io/component: {{ .component }}
 {{- default (printf "%s-agent-tls" (include "carplb.fullname" .)) .Values.tls.existingAgentSecret -}}
 {{- end -}}
 
-{{/* Effective CARP timers of the chosen profile, as YAML. */}}
+{{/* Effective CARP timers of the chosen profile, as YAML keys of the controller config. */}}
 {{- define "carplb.timers" -}}
 {{- $p := .Values.timers.profile -}}
+{{- $t := dict -}}
 {{- if eq $p "default" -}}
-profile: default
-advbase: 1
-advskewBase: 0
-advskewStep: 100
+{{- $t = dict "advbase" 1 "advskewBase" 0 "advskewSpacing" 50 -}}
 {{- else if eq $p "fast" -}}
-profile: fast
-advbase: 0
-advskewBase: 20
-advskewStep: 40
+{{- $t = dict "advbase" 0 "advskewBase" 20 "advskewSpacing" 40 -}}
 {{- else if eq $p "custom" -}}
 {{- $c := .Values.timers.custom -}}
 {{- if and (eq (int $c.advbase) 0) (eq (int $c.advskewBase) 0) -}}
 {{- fail "timers.custom: advbase 0 needs advskewBase >= 1 (the advert interval would be 0)" -}}
 {{- end -}}
-profile: custom
-advbase: {{ $c.advbase }}
-advskewBase: {{ $c.advskewBase }}
-advskewStep: {{ $c.advskewStep }}
+{{- $t = dict "advbase" (int $c.advbase) "advskewBase" (int $c.advskewBase) "advskewSpacing" (int $c.advskewSpacing) -}}
 {{- else -}}
 {{- fail (printf "timers.profile: must be default, fast or custom, got %q" $p) -}}
 {{- end -}}
+{{- $top := add (index $t "advskewBase") (mul (int .Values.maxBackups) (index $t "advskewSpacing")) -}}
+{{- if gt (int $top) 200 -}}
+{{- fail (printf "timers: advskewBase + maxBackups * advskewSpacing must be <= 200, got %d (profile %s, maxBackups %d)" (int $top) $p (int .Values.maxBackups)) -}}
+{{- end -}}
+timerProfile: {{ $p }}
+advbase: {{ index $t "advbase" }}
+advskewBase: {{ index $t "advskewBase" }}
+advskewSpacing: {{ index $t "advskewSpacing" }}
 {{- end -}}
