@@ -76,5 +76,24 @@ INSTANTIATE_TEST_SUITE_P(Captured, UcarpVectors,
                                            Vector{"ucarp_vhid7_s3cret_b2_s100.hex", 7, "s3cret", 2, 100, 3},
                                            Vector{"ucarp_vhid200_advbase0_s20.hex", 200, "0123456789abcdefghi", 0, 20, 5}));
 
+// The other direction: testdata/carplb_vhid42_love_b1_s0.hex was written by an independent
+// python implementation (make_carplb_vectors.py) and is what interop_ucarp.sh showed a live
+// ucarp 1.5.2 accepting. Our encoder must produce exactly those bytes.
+TEST(CarplbVectors, EncoderReproducesTheAdvertsUcarpAccepted) {
+  auto packets = readHexLines("carplb_vhid42_love_b1_s0.hex");
+  ASSERT_EQ(packets.size(), 10u);
+  auto key = HmacKey::prepare("love", Vhid(42), {Ipv4Address::fromBytes(192, 0, 2, 100)}).value();
+  for (std::size_t i = 0; i < packets.size(); ++i) {
+    Advert a;
+    a.vhid = 42;
+    a.advbase = 1;
+    a.advskew = 0;
+    a.counter = 0x1122334455667788ull + i;
+    a.hmac = key.compute(a.counter);
+    auto p = encodeIpv4Packet(a, Ipv4Address::fromBytes(192, 0, 2, 2));
+    EXPECT_EQ(std::vector<uint8_t>(p.begin(), p.end()), packets[i]) << "advert " << i;
+  }
+}
+
 }  // namespace
 }  // namespace carplb::agent::carp
