@@ -1,0 +1,6 @@
+# carplb-agent executable (included by agent/CMakeLists.txt when shells are on).
+add_executable(carplb-agent ${CMAKE_CURRENT_LIST_DIR}/main.cc)
+carplb_warnings(carplb-agent)
+target_compile_definitions(carplb-agent PRIVATE CARPLB_VERSION="${PROJECT_VERSION}")
+target_link_libraries(carplb-agent PRIVATE carplb_agent_runtime_daemon)
+install(TARGETS carplb-agent RUNTIME DESTINATION bin)

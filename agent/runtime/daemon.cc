@@ -1,0 +1,203 @@
+#include "agent/runtime/daemon.h"
+
+#include <signal.h>
+
+#include <future>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/config/loader.h"
+#include "agent/io/carp_socket.h"
+#include "agent/io/event_loop.h"
+#include "agent/io/garp.h"
+#include "agent/io/link_watcher.h"
+#include "agent/io/netlink_address_table.h"
+#include "agent/runtime/agent.h"
+#include "agent/status/status_server.h"
+#include "common/metrics.h"
+#include "common/random.h"
+
+namespace carplb::agent::runtime {
+namespace {
+
+class Daemon {
+public:
+  Daemon(const DaemonOptions& opts, Logger log) : opts_(opts), log_(std::move(log)) {}
+
+  int run() {
+    auto loop = io::EventLoop::create();
+    if (!loop) return fail("event loop", loop.error());
+    loop_ = std::move(*loop);
+    auto table = io::NetlinkAddressTable::create();
+    if (!table) return fail("netlink", table.error());
+    table_ = std::move(*table);
+    pool_ = std::make_unique<io::CarpSocketPool>(
+        *loop_,
+        [this](const std::string& ifname, std::span<const uint8_t> pkt) {
+          agent_->packetReceived(ifname, pkt, now());
+          rearm();
+        },
+        log_.child("io"));
+    agent_ = std::make_unique<Agent>(AgentDeps{*pool_, *table_, garp_, random_, log_, registry_});
+    auto watcher = io::LinkWatcher::create(
+        *loop_, [this](const std::string& ifname) { linkEvent(ifname); }, log_.child("netlink"));
+    if (!watcher) return fail("netlink", watcher.error());
+    watcher_ = std::move(*watcher);
+    auto sig = loop_->watchSignals({SIGTERM, SIGINT, SIGHUP}, [this](int s) { onSignal(s); });
+    if (!sig) return fail("signals", sig.error());
+
+    registry_.gauge("carplb_agent_info", "Build information").set({{"version", opts_.version}}, 1);
+    reloads_ = &registry_.counter("carplb_agent_reloads_total", "Config reloads (SIGHUP), by result");
+
+    log_.info("starting", {{"version", opts_.version}, {"vhids", opts_.initial.vhids.size()}});
+    auto st = applyConfig(opts_.initial);
+    if (!st) return fail("config", st.error());
+    current_ = opts_.initial;
+
+    if (current_.statusListen != "off") {
+      status_ = std::make_unique<status::StatusServer>([this] { return snapshot(); }, registry_, log_.child("status"));
+      auto sst = status_->start(current_.statusListen);
+      if (!sst) return fail("status endpoint", sst.error());
+    }
+
+    auto r = loop_->run();
+    if (status_) status_->stop();
+    if (!r) {
+      log_.error("event loop failed", {{"error", r.error().message}});
+      agent_->shutdown(now());
+      return 1;
+    }
+    log_.info("stopped");
+    return 0;
+  }
+
+private:
+  TimePoint now() const { return loop_->clock().now(); }
+
+  int fail(const char* what, const Error& e) {
+    log_.error("cannot start", {{"what", what}, {"error", e.message}});
+    return 1;
+  }
+
+  LinkStatus queryLink(const std::string& ifname) {
+    LinkStatus s;
+    auto flags = io::queryLinkFlags(ifname);
+    s.exists = flags.exists;
+    s.up = flags.up;
+    if (s.exists) {
+      auto addrs = table_->list(ifname);
+      if (addrs) s.addresses = std::move(*addrs);
+    }
+    return s;
+  }
+
+  void refreshInterface(const std::string& ifname) {
+    agent_->linkChanged(ifname, queryLink(ifname), now());
+    agent_->reconcileAddresses(ifname, now());
+  }
+
+  Status applyConfig(const config::AgentConfig& cfg) {
+    // Feed the link state of every interface first so new vhids start in the right state.
+    std::set<std::string> names;
+    for (const auto& v : cfg.vhids) names.insert(v.interface);
+    for (const auto& n : names) agent_->linkChanged(n, queryLink(n), now());
+    auto st = agent_->apply(cfg, now());
+    if (!st) return st;
+    log_.setLevel(cfg.logLevel);
+    for (const auto& n : agent_->interfaces()) agent_->reconcileAddresses(n, now());
+    rearm();
+    return okStatus();
+  }
+
+  void linkEvent(const std::string& ifname) {
+    pool_->refresh();
+    auto names = agent_->interfaces();
+    if (ifname.empty()) {
+      for (const auto& n : names) refreshInterface(n);
+    } else if (std::find(names.begin(), names.end(), ifname) != names.end()) {
+      refreshInterface(ifname);
+    }
+    rearm();
+  }
+
+  void rearm() {
+    if (timer_) loop_->cancelTimer(*timer_);
+    timer_.reset();
+    auto next = agent_->nextDeadline();
+    if (!next) return;
+    timer_ = loop_->addTimer(*next, [this] {
+      timer_.reset();
+      agent_->timerFired(now());
+      rearm();
+    });
+  }
+
+  void onSignal(int sig) {
+    if (sig == SIGHUP) {
+      reload();
+      return;
+    }
+    log_.info("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    agent_->shutdown(now());
+    if (timer_) loop_->cancelTimer(*timer_);
+    timer_.reset();
+    loop_->stop();
+  }
+
+  void reload() {
+    if (!opts_.configPath) {
+      log_.info("SIGHUP ignored: no --config file to reload");
+      return;
+    }
+    auto cfg = config::loadConfigFile(*opts_.configPath);
+    if (cfg) config::applyOverrides(opts_.commandLine, *cfg);
+    Status st = cfg ? applyConfig(*cfg) : Status(cfg.error());
+    if (!st) {
+      reloads_->inc({{"result", "error"}});
+      log_.error("reload failed; keeping the running config", {{"error", st.error().message}});
+      return;
+    }
+    if (cfg->statusListen != current_.statusListen) {
+      log_.warn("statusListen changes need a restart", {{"running", current_.statusListen},
+                                                        {"configured", cfg->statusListen}});
+    }
+    current_ = *cfg;
+    reloads_->inc({{"result", "ok"}});
+    log_.info("config reloaded", {{"vhids", cfg->vhids.size()}});
+  }
+
+  std::optional<std::string> snapshot() {
+    auto promise = std::make_shared<std::promise<std::string>>();
+    auto future = promise->get_future();
+    loop_->post([this, promise] {
+      promise->set_value(agent_->stateJson(now(), loop_->clock().wallNow()).dump(2) + "\n");
+    });
+    if (future.wait_for(std::chrono::seconds(2)) != std::future_status::ready) return std::nullopt;
+    return future.get();
+  }
+
+  const DaemonOptions& opts_;
+  Logger log_;
+  Registry registry_;
+  SystemRandom random_;
+  io::GarpSender garp_;
+  std::unique_ptr<io::EventLoop> loop_;
+  std::unique_ptr<io::NetlinkAddressTable> table_;
+  std::unique_ptr<io::CarpSocketPool> pool_;
+  std::unique_ptr<Agent> agent_;
+  std::unique_ptr<io::LinkWatcher> watcher_;
+  std::unique_ptr<status::StatusServer> status_;
+  std::optional<io::EventLoop::TimerId> timer_;
+  MetricFamily* reloads_ = nullptr;
+  config::AgentConfig current_;
+};
+
+}  // namespace
+
+int runDaemon(const DaemonOptions& options, Logger log) {
+  Daemon d(options, std::move(log));
+  return d.run();
+}
+
+}  // namespace carplb::agent::runtime
