@@ -51,15 +51,19 @@ public:
     reloads_ = &registry_.counter("carplb_agent_reloads_total", "Config reloads (SIGHUP), by result");
 
     log_.info("starting", {{"version", opts_.version}, {"vhids", opts_.initial.vhids.size()}});
-    auto st = applyConfig(opts_.initial);
-    if (!st) return fail("config", st.error());
-    current_ = opts_.initial;
-
-    if (current_.statusListen != "off") {
+    // The status endpoint first: if it cannot listen we exit before touching any address.
+    if (opts_.initial.statusListen != "off") {
       status_ = std::make_unique<status::StatusServer>([this] { return snapshot(); }, registry_, log_.child("status"));
-      auto sst = status_->start(current_.statusListen);
+      auto sst = status_->start(opts_.initial.statusListen);
       if (!sst) return fail("status endpoint", sst.error());
     }
+    auto st = applyConfig(opts_.initial);
+    if (!st) {
+      agent_->shutdown(now());
+      if (status_) status_->stop();
+      return fail("config", st.error());
+    }
+    current_ = opts_.initial;
 
     auto r = loop_->run();
     if (status_) status_->stop();
