@@ -187,10 +187,9 @@ TEST_F(PlanClientTest, SameGenerationTwiceIsNotReapplied) {
   // Another stream for node-a replaces the client's; the client reconnects and gets
   // generation 1 again: acked, not applied.
   FakeAgent intruder;
-  auto other = makeClient(clientOptions(server->port()), intruder);
   auto o2 = clientOptions(server->port());
   o2.snapshotPath.clear();
-  other = makeClient(o2, intruder);
+  auto other = makeClient(o2, intruder);
   ASSERT_TRUE(other->start().ok());
   ASSERT_TRUE(eventually([&] { return intruder.count() == 1; }));
   other->stop();
