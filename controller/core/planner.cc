@@ -9,6 +9,7 @@ namespace carplb::controller::core {
 namespace {
 
 using NodeId = uint32_t;
+using KeyId = uint32_t;
 constexpr NodeId NoNode = std::numeric_limits<NodeId>::max();
 // How many sources / targets a balance step tries before giving up (constraints such as
 // failback "never", Local policy or spread can make a pair of nodes unable to trade).
@@ -79,6 +80,7 @@ struct Planner::Impl {
   };
   struct Vip {
     VipSpec spec;
+    KeyId key = 0;  // interned spec.spreadKey
     int vhid = 0;  // 0 = pending
     Unplaced reason = Unplaced::NoEligibleNodes;
     Compat compat;
@@ -100,10 +102,18 @@ struct Planner::Impl {
   std::map<std::vector<std::string>, int> allowedIds;  // sorted names -> id (1-based)
   std::vector<AllowedSet> allowedSets;                 // id - 1 -> set
   std::map<Ipv4, Vip> vips;
-  std::unordered_map<std::string, std::unordered_map<NodeId, uint32_t>> spread;  // key -> node -> VIPs mastered
-  std::set<Ipv4> changed;
+  struct KeyRec {  // one spread key (Service)
+    std::string name;
+    uint32_t refs = 0;                               // VIPs with this key
+    std::unordered_map<NodeId, uint32_t> masters;    // node -> VIPs of this key it masters
+    bool dirty = false;                              // queued in dirtyKeys
+  };
+  std::vector<KeyRec> keys;                          // KeyId -> key
+  std::unordered_map<std::string, KeyId> keyIds;     // name -> KeyId
+  std::vector<KeyId> freeKeys;
+  std::unordered_set<uint32_t> changed;              // Ipv4 values
   std::set<Ipv4> pending;          // VIPs without a group
-  std::set<std::string> dirtyKeys; // spread keys to check in the next rebalance
+  std::vector<KeyId> dirtyKeys;    // spread keys to check in the next rebalance
   std::set<int> shortGroups;       // vhids whose order has fewer than 1 + maxBackups nodes
   bool batch = false;
 
@@ -150,20 +160,49 @@ struct Planner::Impl {
     return c.allowedId == 0 || allowedSets[c.allowedId - 1].members.count(id) != 0;
   }
 
-  uint32_t spreadOf(const std::string& key, NodeId id) const {
-    auto it = spread.find(key);
-    if (it == spread.end()) {
-      return 0;
+  KeyId acquireKey(const std::string& name) {
+    auto [it, inserted] = keyIds.emplace(name, 0);
+    if (inserted) {
+      if (!freeKeys.empty()) {
+        it->second = freeKeys.back();
+        freeKeys.pop_back();
+      } else {
+        it->second = static_cast<KeyId>(keys.size());
+        keys.emplace_back();
+      }
+      keys[it->second].name = name;
     }
-    auto jt = it->second.find(id);
-    return jt == it->second.end() ? 0 : jt->second;
+    ++keys[it->second].refs;
+    return it->second;
+  }
+
+  void releaseKey(KeyId k) {
+    KeyRec& r = keys[k];
+    if (--r.refs == 0) {
+      keyIds.erase(r.name);
+      r = KeyRec{};
+      freeKeys.push_back(k);
+    }
+  }
+
+  void markDirty(KeyId k) {
+    if (!keys[k].dirty) {
+      keys[k].dirty = true;
+      dirtyKeys.push_back(k);
+    }
+  }
+
+  uint32_t spreadOf(KeyId key, NodeId id) const {
+    const auto& m = keys[key].masters;
+    auto it = m.find(id);
+    return it == m.end() ? 0 : it->second;
   }
 
   // Sum over a group's VIPs of how many VIPs of the same key `id` already masters.
   uint32_t spreadCost(const Group& g, NodeId id) const {
     uint32_t cost = 0;
     for (Ipv4 a : g.vips) {
-      cost += spreadOf(vips.at(a).spec.spreadKey, id);
+      cost += spreadOf(vips.at(a).key, id);
     }
     return cost;
   }
@@ -172,7 +211,7 @@ struct Planner::Impl {
   // VIP, dst masters fewer VIPs of its key than src does.
   bool spreadAllowsMove(const Group& g, NodeId src, NodeId dst) const {
     for (Ipv4 a : g.vips) {
-      const std::string& key = vips.at(a).spec.spreadKey;
+      const KeyId key = vips.at(a).key;
       if (spreadOf(key, dst) + 1 > spreadOf(key, src)) {
         return false;
       }
@@ -180,15 +219,12 @@ struct Planner::Impl {
     return true;
   }
 
-  void addSpread(const std::string& key, NodeId id, int delta) {
-    auto& m = spread[key];
+  void addSpread(KeyId key, NodeId id, int delta) {
+    auto& m = keys[key].masters;
     uint32_t& c = m[id];
     c = static_cast<uint32_t>(static_cast<int>(c) + delta);
     if (c == 0) {
       m.erase(id);
-      if (m.empty()) {
-        spread.erase(key);
-      }
     }
   }
 
@@ -203,7 +239,7 @@ struct Planner::Impl {
           n.vips -= static_cast<uint32_t>(g.vips.size());
         });
         for (Ipv4 a : g.vips) {
-          addSpread(vips.at(a).spec.spreadKey, id, -1);
+          addSpread(vips.at(a).key, id, -1);
         }
       } else {
         nodes[id].backupOf.erase(g.vhid);
@@ -225,7 +261,7 @@ struct Planner::Impl {
           n.vips += static_cast<uint32_t>(g.vips.size());
         });
         for (Ipv4 a : g.vips) {
-          addSpread(vips.at(a).spec.spreadKey, id, +1);
+          addSpread(vips.at(a).key, id, +1);
         }
       } else {
         nodes[id].backupOf.insert(g.vhid);
@@ -241,8 +277,8 @@ struct Planner::Impl {
     g.order = std::move(order);
     attach(g);
     for (Ipv4 a : g.vips) {
-      changed.insert(a);
-      dirtyKeys.insert(vips.at(a).spec.spreadKey);
+      changed.insert(a.value);
+      markDirty(vips.at(a).key);
     }
   }
 
@@ -323,8 +359,8 @@ struct Planner::Impl {
     // Unrestricted: walk nodes by groups mastered; a node with spread cost 0 at the lowest load
     // wins. Only nodes already mastering these keys can have a cost, so the walk is short.
     for (const auto& [load, id] : byGroups) {
-      if (best != NoNode && load > std::get<1>(bestScore) && std::get<0>(bestScore) == 0) {
-        break;
+      if (best != NoNode && load >= std::get<1>(bestScore) && std::get<0>(bestScore) == 0) {
+        break;  // sorted by groups mastered: the first cost-free node at the lowest load wins
       }
       consider(id);
     }
@@ -372,10 +408,10 @@ struct Planner::Impl {
     g.vips.insert(a);
     if (!g.order.empty()) {
       updateNode(g.order.front(), [&](Node& n) { n.vips += 1; });
-      addSpread(v.spec.spreadKey, g.order.front(), +1);
+      addSpread(v.key, g.order.front(), +1);
     }
-    changed.insert(a);
-    dirtyKeys.insert(v.spec.spreadKey);
+    changed.insert(a.value);
+    markDirty(v.key);
   }
 
   void leaveGroup(Ipv4 a) {
@@ -388,10 +424,10 @@ struct Planner::Impl {
     Group& g = it->second;
     if (!g.order.empty()) {
       updateNode(g.order.front(), [&](Node& n) { n.vips -= 1; });
-      addSpread(v.spec.spreadKey, g.order.front(), -1);
+      addSpread(v.key, g.order.front(), -1);
     }
     g.vips.erase(a);
-    changed.insert(a);
+    changed.insert(a.value);
     if (g.vips.empty()) {
       detach(g);
       freeVhids.insert(g.vhid);
@@ -428,7 +464,7 @@ struct Planner::Impl {
       if (!(g.compat == v.compat)) {
         return;
       }
-      const uint32_t cost = g.order.empty() ? 1000000 : spreadOf(v.spec.spreadKey, g.order.front());
+      const uint32_t cost = g.order.empty() ? 1000000 : spreadOf(v.key, g.order.front());
       const uint32_t load = g.order.empty() ? 1000000 : nodes[g.order.front()].vips;
       std::tuple<uint32_t, uint32_t, size_t, int> score{cost, load, g.vips.size(), g.vhid};
       if (best == nullptr || score < bestScore) {
@@ -437,8 +473,8 @@ struct Planner::Impl {
       }
     };
     for (const auto& [load, id] : masters) {
-      if (best != nullptr && std::get<0>(bestScore) == 0 && load > std::get<1>(bestScore)) {
-        break;
+      if (best != nullptr && std::get<0>(bestScore) == 0 && load >= std::get<1>(bestScore)) {
+        break;  // masters are sorted by load: nobody later can do better
       }
       for (int vhid : nodes[id].mastered) {
         consider(groups.at(vhid));
@@ -486,7 +522,7 @@ struct Planner::Impl {
     }
     v.reason = Unplaced::VhidsExhausted;
     pending.insert(a);
-    changed.insert(a);
+    changed.insert(a.value);
   }
 
   // ---- balance -------------------------------------------------------------------------
@@ -589,7 +625,7 @@ struct Planner::Impl {
         continue;
       }
       for (Ipv4 a : from.vips) {
-        const std::string& key = vips.at(a).spec.spreadKey;
+        const KeyId key = vips.at(a).key;
         if (spreadOf(key, dst) < spreadOf(key, src)) {
           Group& target = *to;
           leaveGroup(a);  // may erase `from`; do not touch it afterwards
@@ -603,35 +639,40 @@ struct Planner::Impl {
 
   // Spread: a key whose VIPs share a master while an allowed node masters none of them.
   void fixSpread() {
-    std::set<std::string> keys;
-    keys.swap(dirtyKeys);
-    for (const auto& key : keys) {
-      for (int guard = 0; guard < 64; ++guard) {
-        if (!fixSpreadOnce(key)) {
+    std::vector<KeyId> todo;
+    todo.swap(dirtyKeys);
+    for (KeyId k : todo) {
+      keys[k].dirty = false;
+    }
+    for (KeyId k : todo) {
+      for (int guard = 0; keys[k].refs > 0 && guard < 64; ++guard) {
+        if (!fixSpreadOnce(k)) {
           break;
         }
       }
     }
+  }
+
+  void clearDirty() {
+    for (KeyId k : dirtyKeys) {
+      keys[k].dirty = false;
+    }
     dirtyKeys.clear();
   }
 
-  bool fixSpreadOnce(const std::string& key) {
-    auto it = spread.find(key);
-    if (it == spread.end()) {
-      return false;
-    }
-    for (const auto& [node, count] : it->second) {
+  bool fixSpreadOnce(KeyId key) {
+    for (const auto& [node, count] : keys[key].masters) {
       if (count < 2) {
         continue;
       }
       for (int vhid : nodes[node].mastered) {
         Group& g = groups.at(vhid);
-        if (g.vips.size() != 1 || pinned(g) || vips.at(*g.vips.begin()).spec.spreadKey != key) {
+        if (g.vips.size() != 1 || pinned(g) || vips.at(*g.vips.begin()).key != key) {
           continue;
         }
         NodeId m = pickMaster(g);  // counts this group's own master as cost 1
         if (m != NoNode && m != node && spreadCost(g, m) == 0) {
-          moveGroup(g, m);
+          moveGroup(g, m);  // invalidates the iterators above: return at once
           return true;
         }
       }
@@ -662,7 +703,7 @@ struct Planner::Impl {
     }
     for (size_t i = 0; i < cap && freeVhids.empty() && balanceVipsOnce(); ++i) {
     }
-    dirtyKeys.clear();
+    clearDirty();
   }
 
   // ---- nodes ---------------------------------------------------------------------------
@@ -799,11 +840,13 @@ void Planner::upsertVip(const VipSpec& spec) {
     }
     d.leaveGroup(spec.address);
     d.pending.erase(spec.address);
+    d.releaseKey(it->second.key);
     d.vips.erase(it);
   }
   Impl::Vip v;
   v.spec = std::move(effective);
   v.compat = d.compatFor(v.spec);
+  v.key = d.acquireKey(v.spec.spreadKey);
   d.vips.emplace(spec.address, std::move(v));
   d.place(spec.address);
   d.rebalance();
@@ -817,8 +860,9 @@ void Planner::removeVip(Ipv4 address) {
   }
   d.leaveGroup(address);
   d.pending.erase(address);
-  d.vips.erase(address);
-  d.changed.insert(address);
+  d.releaseKey(it->second.key);
+  d.vips.erase(it);
+  d.changed.insert(address.value);
   d.rebalance();
 }
 
@@ -842,7 +886,7 @@ void Planner::setExcludedVhids(const std::set<int>& vhids) {
       g.vhid = to;
       for (Ipv4 a : g.vips) {
         d.vips.at(a).vhid = to;
-        d.changed.insert(a);
+        d.changed.insert(a.value);
       }
       auto& placed = d.groups[to] = std::move(g);
       d.attach(placed);
@@ -921,7 +965,12 @@ size_t Planner::groupsMasteredBy(const std::string& node) const {
 }
 
 std::vector<Ipv4> Planner::takeChanged() {
-  std::vector<Ipv4> out(impl_->changed.begin(), impl_->changed.end());
+  std::vector<Ipv4> out;
+  out.reserve(impl_->changed.size());
+  for (uint32_t v : impl_->changed) {
+    out.push_back(Ipv4{v});
+  }
+  std::sort(out.begin(), out.end());
   impl_->changed.clear();
   return out;
 }

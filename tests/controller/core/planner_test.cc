@@ -294,6 +294,39 @@ TEST(PlannerTest, GroupsVipsWhenVhidsRunOut) {
   EXPECT_EQ(again.placements, snapshot(p, vs));
 }
 
+TEST(PlannerTest, MoreNodesThanVhidsGivesEachMasterOneGroup) {
+  // 30 nodes, 10 vhids, 105 VIPs: only 10 nodes can master (one vhid each); VIPs per master
+  // differ by at most 1; everyone else is a backup.
+  PlannerConfig c = cfg(10, 3);
+  Planner p(c);
+  for (int i = 0; i < 30; ++i) {
+    p.addNode("n" + std::to_string(100 + i));
+  }
+  for (uint32_t i = 0; i < 105; ++i) {
+    p.upsertVip(vip(nth(i), "ns/s" + std::to_string(i / 3)));
+  }
+  expectValidPlan(p, c, "30x10");
+  std::map<std::string, size_t> perMaster;
+  for (const auto& n : p.nodes()) {
+    EXPECT_LE(p.groupsMasteredBy(n), 1u) << n;
+    if (p.groupsMasteredBy(n) == 1) {
+      perMaster[n] = p.mastersOf(n);
+    }
+  }
+  EXPECT_EQ(perMaster.size(), 10u);
+  EXPECT_LE(spreadOfLoad(perMaster), 1u);
+  // Losing a master promotes its first backup, which was idle: the group keeps its size.
+  const std::string victim = perMaster.begin()->first;
+  p.removeNode(victim);
+  expectValidPlan(p, c, "30x10 after loss");
+  size_t masters = 0;
+  for (const auto& n : p.nodes()) {
+    masters += p.groupsMasteredBy(n);
+    EXPECT_LE(p.groupsMasteredBy(n), 1u) << n;
+  }
+  EXPECT_EQ(masters, 10u);
+}
+
 TEST(PlannerTest, RefusesWhenNoCompatibleGroupIsLeft) {
   Planner p(cfg(2));
   p.addNode("n1");
