@@ -812,9 +812,17 @@ ApiResult<uint64_t> Store::watch(const ResourceType& type, const WatchRequest& r
   if (!res) {
     return notFound(type.qualifiedPlural(), "");
   }
-  if (req.resourceVersion.empty() || req.resourceVersion == "0") {
+  if (req.sendInitialEvents || req.resourceVersion.empty() || req.resourceVersion == "0") {
     for (const auto& [k, o] : res->objects) {
       if (req.filter.matches(o) && !sink->send(WatchEvent{"ADDED", o})) {
+        return ApiError{499, "ClientClosed", "watch consumer went away", {}};
+      }
+    }
+    if (req.sendInitialEvents) {
+      json end = {{"kind", type.kind}, {"apiVersion", type.groupVersion()},
+                  {"metadata", {{"resourceVersion", std::to_string(rv_)},
+                                {"annotations", {{"k8s.io/initial-events-end", "true"}}}}}};
+      if (!sink->send(WatchEvent{"BOOKMARK", end})) {
         return ApiError{499, "ClientClosed", "watch consumer went away", {}};
       }
     }

@@ -67,6 +67,9 @@ struct WatchRequest {
   std::string resourceVersion;  // "" or "0": synthetic ADDED for current objects first
   bool bookmarks = false;
   TimePoint deadline = TimePoint::max();
+  // Streaming list (kubectl >= 1.35 uses it): ADDED for the current state whatever the RV,
+  // then a BOOKMARK annotated "k8s.io/initial-events-end": "true".
+  bool sendInitialEvents = false;
 };
 
 struct StoreOptions {

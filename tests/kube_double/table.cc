@@ -360,7 +360,7 @@ json tableColumns(const ResourceType& type) {
     case Printer::EventsEvent:
       return json::array({col("Last Seen", "string"), col("Type", "string"), col("Reason", "string"),
                           col("Object", "string"), col("Message", "string"), col("Count", "string", 1),
-                          nameCol()});
+                          col("Name", "string", 1, "name")});
     case Printer::EndpointSlice:
       return json::array({nameCol(), col("AddressType", "string"), col("Ports", "string"),
                           col("Endpoints", "string"), col("Age", "string")});
