@@ -192,6 +192,7 @@ public:
 
     progress(impl_ + "/" + p_.name + ": the master returns");
     r.crashReturn = failover([&] {
+      (void)lab_->flushVips(lab_->node(1));  // it rebooted
       (void)lab_->linkUp(lab_->node(1));
       auto again = start(1);
       if (again) {
@@ -534,7 +535,7 @@ int main(int argc, char** argv) {
   std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", std::gmtime(&started));
   md << "Run " << date << " on " << machine() << ".\n";
   md << "Client-visible outage, UDP probes every 10 ms (a probe is lost without a reply within 100 ms); "
-     << "outage = first lost probe to next answered one. Steady state: " << o.steadySeconds << " s"
+     << "outage = longest time without any reply (a run of lost probes, or a gap between reply arrivals when probes queued during ARP resolution come back late). Steady state: " << o.steadySeconds << " s"
      << (o.load ? " with busy loops on every core of both nodes" : "") << ".\n\n";
   md << "| scenario | timers |";
   for (const auto& impl : impls) {

@@ -42,6 +42,38 @@ TargetSummary summarize(const std::string& target, const std::vector<ProbeRecord
     open->length = records.back().sentAt - open->start + interval;
     s.outages.push_back(*open);
   }
+  // Gaps between reply arrivals (arrival = sentAt + rtt), in arrival order.
+  std::vector<Duration> arrivals;
+  for (const auto& r : records) {
+    if (r.answeredBy) {
+      arrivals.push_back(r.sentAt + r.rtt);
+      if (r.rtt > interval) {
+        ++s.delayed;
+      }
+    }
+  }
+  std::sort(arrivals.begin(), arrivals.end());
+  for (size_t i = 1; i < arrivals.size(); ++i) {
+    Duration gap = arrivals[i] - arrivals[i - 1];
+    if (gap - interval > s.longestReplyGap) {
+      s.longestReplyGap = gap - interval;
+    }
+    if (gap > 2 * interval) {
+      Outage o{arrivals[i - 1], gap - interval, 0};
+      bool covered = false;
+      for (auto& existing : s.outages) {
+        // Same event as a run of lost probes: keep the longer measure.
+        if (o.start <= existing.start + existing.length && existing.start <= o.start + o.length) {
+          existing.length = std::max(existing.length, o.length);
+          covered = true;
+        }
+      }
+      if (!covered) {
+        s.outages.push_back(o);
+      }
+    }
+  }
+  std::sort(s.outages.begin(), s.outages.end(), [](const Outage& a, const Outage& b) { return a.start < b.start; });
   for (const auto& o : s.outages) {
     s.longestOutage = std::max(s.longestOutage, o.length);
   }
@@ -63,6 +95,8 @@ nlohmann::json toJson(const TargetSummary& s) {
   j["longest_outage_ms"] = toMs(s.longestOutage);
   j["max_rtt_ms"] = toMs(s.maxRtt);
   j["moves"] = s.moves;
+  j["delayed"] = s.delayed;
+  j["longest_reply_gap_ms"] = toMs(s.longestReplyGap);
   j["outages"] = nlohmann::json::array();
   for (const auto& o : s.outages) {
     j["outages"].push_back({{"start_ms", toMs(o.start)}, {"length_ms", toMs(o.length)}, {"lost", o.lostProbes}});

@@ -19,9 +19,17 @@ struct ProbeRecord {
   Duration rtt{0};
 };
 
+// An outage is a stretch of time in which the client got no reply at all:
+//  - a run of lost probes: from the send time of the first lost probe to the send time of
+//    the next answered one (or one interval past the last probe when still out), or
+//  - replies that arrive late in a burst (the client's kernel queues probes while it
+//    resolves the VIP's MAC and delivers them once the new master answers, so nothing is
+//    "lost"): a gap between consecutive reply ARRIVALS longer than two intervals counts as
+//    an outage of (gap - interval).
+// Overlapping findings are merged by taking the longer one.
 struct Outage {
-  Duration start{0};   // send time of the first lost probe
-  Duration length{0};  // until the send time of the next answered probe (or one interval past the last)
+  Duration start{0};
+  Duration length{0};
   uint64_t lostProbes = 0;
 };
 
@@ -40,6 +48,8 @@ struct TargetSummary {
   Duration longestOutage{0};
   Duration maxRtt{0};
   uint64_t moves = 0;  // responder changes between consecutive answered probes
+  uint64_t delayed = 0;  // answered, but later than one interval
+  Duration longestReplyGap{0};  // longest gap between reply arrivals, minus one interval
   std::vector<Outage> outages;
   std::vector<Segment> segments;
   std::optional<std::string> lastResponder;

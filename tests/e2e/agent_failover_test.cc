@@ -83,6 +83,7 @@ TEST_F(AgentClassic, CrashMovesBothVipsToTheSurvivorAndReturnRestoresBalance) {
   EXPECT_EQ(agentState(lab().node(2), 1), "MASTER");
 
   auto back = env_->prober->elapsed();
+  ASSERT_TRUE(lab().flushVips(lab().node(1)).ok());  // the crashed node rebooted
   ASSERT_TRUE(lab().linkUp(lab().node(1)).ok());
   startNode(1);
   ASSERT_TRUE(env_->waitAnswerer(VipA, "node1", 5s)) << diagnostics(back);

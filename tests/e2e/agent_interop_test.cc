@@ -70,6 +70,7 @@ TEST_F(AgentUcarpInterop, CarplbMasterUcarpBackupFailoverBothWays) {
 
   // carplb returns with the better advskew and preempts ucarp, which must step down.
   auto back = env_->prober->elapsed();
+  ASSERT_TRUE(lab().flushVips(lab().node(1)).ok());  // the crashed node rebooted
   ASSERT_TRUE(lab().linkUp(lab().node(1)).ok());
   carplb = agent(1, 0);
   ASSERT_TRUE(env_->waitAnswerer(Vip, "node1", 8s)) << logs(carplb, u, back);
@@ -96,6 +97,7 @@ TEST_F(AgentUcarpInterop, UcarpMasterCarplbBackupFailoverBothWays) {
 
   // ucarp returns with the better advskew and preempts: carplb steps down and unbinds.
   auto back = env_->prober->elapsed();
+  ASSERT_TRUE(lab().flushVips(lab().node(1)).ok());  // the crashed node rebooted
   ASSERT_TRUE(lab().linkUp(lab().node(1)).ok());
   u = ucarp(1, 0);
   ASSERT_TRUE(env_->waitAnswerer(Vip, "node1", 8s)) << logs(u, carplb, back);

@@ -534,6 +534,22 @@ Status Lab::attach(const Host& h) {
   return r ? okStatus() : Status(r.error());
 }
 
+Status Lab::flushVips(const Host& h) {
+  auto addrs = addresses(h);
+  if (!addrs) {
+    return addrs.error();
+  }
+  for (const auto& a : *addrs) {
+    if (a != h.address) {
+      auto r = h.ns.ip({"addr", "del", a + "/32", "dev", h.ifname});
+      if (!r) {
+        return r.error();
+      }
+    }
+  }
+  return okStatus();
+}
+
 Result<std::vector<std::string>> Lab::addresses(const Host& h) const {
   auto out = h.ns.ip({"-j", "-4", "addr", "show", "dev", h.ifname});
   if (!out) {
@@ -570,12 +586,11 @@ Result<bool> Lab::hasAddress(const Host& h, const std::string& address) const {
   return false;
 }
 
-Result<Process> Lab::spawn(const Host& h, const std::vector<std::string>& argv, const std::string& logName,
-                           bool dieWithParent) {
+Result<Process> Lab::spawn(const Host& h, const std::vector<std::string>& argv, const std::string& logName) {
   Process::Options o;
   o.argv = argv;
   o.logPath = logName.empty() ? "" : workDir_ + "/" + logName;
-  o.dieWithParent = dieWithParent;
+  o.dieWithParent = !options_.processesOutliveUs;
   return Process::spawn(h.ns, o);
 }
 

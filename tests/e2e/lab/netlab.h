@@ -110,6 +110,9 @@ struct LabOptions {
   bool client = true;
   std::string workDir;      // default: /tmp/carplb-<tag>-<pid>-<rand>
   bool keepWorkDir = false;  // keep logs and scripts after teardown
+  // Processes started through spawn() survive this process (no PR_SET_PDEATHSIG): for a lab
+  // that is left running (demo --keep). Default: they are SIGKILLed if we die.
+  bool processesOutliveUs = false;
 };
 
 class Lab {
@@ -137,11 +140,16 @@ public:
   Status detach(const Host& h);
   Status attach(const Host& h);
 
+  // A crashed node that comes back has rebooted: remove every IPv4 address but the node's
+  // own from its interface (a SIGKILLed daemon leaves its VIPs bound).
+  Status flushVips(const Host& h);
+
   Result<std::vector<std::string>> addresses(const Host& h) const;  // IPv4 on ifname
   Result<bool> hasAddress(const Host& h, const std::string& address) const;
 
-  Result<Process> spawn(const Host& h, const std::vector<std::string>& argv, const std::string& logName,
-                        bool dieWithParent = true);
+  // Starts argv inside h's namespace, output to workDir/logName. Call it from a thread that
+  // outlives the process (PR_SET_PDEATHSIG follows the spawning thread).
+  Result<Process> spawn(const Host& h, const std::vector<std::string>& argv, const std::string& logName);
   // Writes workDir/name (mode e.g. 0755 for scripts); returns the full path.
   Result<std::string> writeFile(const std::string& name, const std::string& content, int mode = 0644);
 

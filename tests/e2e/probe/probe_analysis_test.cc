@@ -63,6 +63,31 @@ TEST(ProbeAnalysis, LongestOfSeveralAndTrailingOutage) {
   EXPECT_EQ(s.moves, 0u);  // losses do not count as moves
 }
 
+TEST(ProbeAnalysis, LateBurstOfRepliesIsAnOutageEvenWithoutLoss) {
+  // Probes 2..9 were queued by the client while it resolved the new MAC and all answered at
+  // t = 95 ms: nothing lost, but no reply arrived between 11 ms and 95 ms.
+  auto recs = series({"a", "a", "b", "b", "b", "b", "b", "b", "b", "b", "b", "b"});
+  for (size_t i = 2; i <= 9; ++i) {
+    recs[i].rtt = milliseconds(95) - recs[i].sentAt;
+  }
+  auto s = summarize("vip", recs, milliseconds(10));
+  EXPECT_EQ(s.lost, 0u);
+  EXPECT_EQ(s.delayed, 7u);  // probes 2..8 (probe 9 waited only 5 ms)
+  ASSERT_EQ(s.outages.size(), 1u);
+  EXPECT_EQ(s.outages[0].start, milliseconds(11));
+  EXPECT_EQ(s.outages[0].length, milliseconds(74));  // gap 84 ms minus one interval
+  EXPECT_EQ(s.longestOutage, milliseconds(74));
+  EXPECT_EQ(s.longestReplyGap, milliseconds(74));
+}
+
+TEST(ProbeAnalysis, LossRunAndArrivalGapOfTheSameEventMerge) {
+  auto s = summarize("vip", series({"a", "", "", "", "b"}), milliseconds(10));
+  // Loss run: 10 ms -> 40 ms = 30 ms; arrival gap 11 -> 41 ms = 30 ms minus 10 = 20 ms.
+  ASSERT_EQ(s.outages.size(), 1u);
+  EXPECT_EQ(s.outages[0].length, milliseconds(30));
+  EXPECT_EQ(s.longestOutage, milliseconds(30));
+}
+
 TEST(ProbeAnalysis, MovesCountEveryChangeOfResponder) {
   auto s = summarize("vip", series({"a", "b", "", "b", "a", "a"}), milliseconds(10));
   EXPECT_EQ(s.moves, 2u);
