@@ -6,10 +6,12 @@
 //   IPv6 addresses sorted with memcmp (16 bytes each), the 8 counter bytes as on the wire.
 // With exactly one IPv4 address this is byte-identical to ucarp, OpenBSD and FreeBSD.
 //
-// Prepared once per vhid (rebuild it when the password or addresses change); verify()
-// compares in constant time (CRYPTO_memcmp). Uses OpenSSL's one-shot HMAC(), which is not
-// deprecated in OpenSSL 3.
+// Prepared once per vhid (rebuild it when the password or addresses change): an OpenSSL 3
+// EVP_MAC HMAC-SHA1 context is keyed and fed the prefix once; each compute() duplicates it and
+// adds only the counter (what carp_hmac_prepare does in the kernels). verify() compares in
+// constant time (CRYPTO_memcmp). Copyable; not for concurrent use from several threads.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,6 +19,8 @@
 #include "agent/carp/advert.h"
 #include "agent/carp/types.h"
 #include "common/result.h"
+
+struct evp_mac_ctx_st;  // OpenSSL's EVP_MAC_CTX, kept out of this header
 
 namespace carplb::agent::carp {
 
@@ -40,12 +44,22 @@ public:
   // The message bytes before the counter (02 01 vhid addresses...); for tests and docs.
   const std::vector<uint8_t>& messagePrefix() const { return prefix_; }
 
+  HmacKey(const HmacKey& other);
+  HmacKey& operator=(const HmacKey& other);
+  HmacKey(HmacKey&&) noexcept = default;
+  HmacKey& operator=(HmacKey&&) noexcept = default;
+  ~HmacKey() = default;
+
 private:
-  HmacKey(std::string key, Vhid vhid, std::vector<uint8_t> prefix)
-      : key_(std::move(key)), vhid_(vhid), prefix_(std::move(prefix)) {}
-  std::string key_;
+  struct CtxDeleter {
+    void operator()(evp_mac_ctx_st* ctx) const;
+  };
+  using CtxPtr = std::unique_ptr<evp_mac_ctx_st, CtxDeleter>;
+  HmacKey(Vhid vhid, std::vector<uint8_t> prefix, CtxPtr prepared)
+      : vhid_(vhid), prefix_(std::move(prefix)), prepared_(std::move(prepared)) {}
   Vhid vhid_;
   std::vector<uint8_t> prefix_;
+  CtxPtr prepared_;  // keyed, prefix absorbed; never finalised (compute() works on a copy)
 };
 
 }  // namespace carplb::agent::carp

@@ -70,5 +70,26 @@ TEST(HmacKey, VerifyAcceptsOnlyTheExactMac) {
   EXPECT_TRUE(key.verify(d));
 }
 
+TEST(HmacKey, CopiesAreIndependentAndMovedFromKeysNeverVerify) {
+  auto key = HmacKey::prepare("love", Vhid(42), {v4("192.0.2.100")}).value();
+  HmacKey copy = key;
+  EXPECT_EQ(copy.compute(5), key.compute(5));
+  EXPECT_EQ(copy.messagePrefix(), key.messagePrefix());
+  HmacKey other = HmacKey::prepare("hate", Vhid(42), {v4("192.0.2.100")}).value();
+  other = key;
+  EXPECT_EQ(other.compute(6), key.compute(6));
+  HmacKey moved = std::move(key);
+  Advert a;
+  a.counter = 9;
+  a.hmac = moved.compute(9);
+  EXPECT_TRUE(moved.verify(a));
+  // The moved-from key is valid but unusable: it fails closed.
+  HmacKey& empty = key;  // NOLINT(bugprone-use-after-move): deliberate
+  EXPECT_EQ(empty.compute(9), Hmac{});
+  EXPECT_FALSE(empty.verify(a));
+  HmacKey copyOfEmpty = empty;
+  EXPECT_FALSE(copyOfEmpty.verify(a));
+}
+
 }  // namespace
 }  // namespace carplb::agent::carp

@@ -610,6 +610,19 @@ TEST(VirtualHostReconfigure, BackupRecomputesMasterDownFromTheLastAdvert) {
   EXPECT_EQ(v.nextDeadline(), t0 + seconds(1) + masterDownInterval(1, 128));
 }
 
+TEST(VirtualHostCopy, ACopyIsAnIndependentMachine) {
+  testing::FakeClock clock;
+  VirtualHost v = makeHost();
+  (void)v.start(clock.now());
+  VirtualHost c = v;
+  Actions out = c.timerFired(clock.now() + MD);
+  EXPECT_EQ(c.state(), State::Master);
+  EXPECT_EQ(v.state(), State::Backup) << "the original is untouched";
+  const SendAdvert* s = find<SendAdvert>(out);
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(HmacKey::prepare("love", Vhid(42), {Vip}).value().verify(s->advert)) << "the copy's HMAC key works";
+}
+
 TEST(VhostConfigValidation, NamesTheField) {
   struct Case {
     const char* name;
