@@ -935,6 +935,14 @@ std::optional<Unplaced> Planner::unplacedReason(Ipv4 address) const {
   return std::nullopt;
 }
 
+std::optional<int> Planner::vhidOf(Ipv4 address) const {
+  auto it = impl_->vips.find(address);
+  if (it == impl_->vips.end() || it->second.vhid == 0) {
+    return std::nullopt;
+  }
+  return it->second.vhid;
+}
+
 std::vector<VhidPlan> Planner::vhids() const {
   std::vector<VhidPlan> out;
   for (const auto& [vhid, g] : impl_->groups) {
@@ -996,6 +1004,9 @@ PlanResult computePlan(const PlannerConfig& config, std::vector<std::string> nod
       out.placements.emplace(v.address, std::move(*p));
     } else if (auto r = planner.unplacedReason(v.address)) {
       out.unplaced.emplace(v.address, *r);
+      if (auto vhid = planner.vhidOf(v.address)) {
+        out.unplacedVhids.emplace(v.address, *vhid);
+      }
     }
   }
   out.vhids = planner.vhids();

@@ -113,6 +113,8 @@ public:
 
   std::optional<VipPlacement> placement(Ipv4 address) const;
   std::optional<Unplaced> unplacedReason(Ipv4 address) const;
+  // The VIP's vhid, also while no node can hold it (nullopt: unknown or no vhid).
+  std::optional<int> vhidOf(Ipv4 address) const;
   std::vector<VhidPlan> vhids() const;  // sorted by vhid
   std::vector<std::string> nodes() const;
   size_t vipCount() const;
@@ -133,6 +135,7 @@ private:
 struct PlanResult {
   std::map<Ipv4, VipPlacement> placements;
   std::map<Ipv4, Unplaced> unplaced;
+  std::map<Ipv4, int> unplacedVhids;  // unplaced VIPs that keep a vhid (NoEligibleNodes)
   std::vector<VhidPlan> vhids;
 };
 PlanResult computePlan(const PlannerConfig& config, std::vector<std::string> nodes, std::vector<VipSpec> vips);

@@ -211,8 +211,9 @@ Result<Allocation> AddressBook::claim(const AllocationRequest& request) {
         out.pool = pool->name;
         break;
       }
-      lastWhy = "pool \"" + pool->name + "\" has " + std::to_string(got.size()) + " free address(es), " +
-                std::to_string(want) + " wanted";
+      // No free count in the text: it would change with other Services and re-fire the Warning.
+      lastWhy = "pool \"" + pool->name + "\" (" + std::to_string(pool->size()) + " addresses) cannot provide " +
+                std::to_string(want) + " free address(es)";
     }
     if (out.addresses.empty()) {
       return failure(reasons::PoolExhausted, svc + lastWhy);
