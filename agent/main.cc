@@ -1,16 +1,71 @@
 // carplb-agent: flags -> options, wiring, signals (agent/runtime/daemon.h). No logic here.
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "agent/config/flags.h"
 #include "agent/config/loader.h"
+#include "agent/grpc/plan_client.h"
 #include "agent/runtime/daemon.h"
 #include "common/log.h"
 
 #ifndef CARPLB_VERSION
 #define CARPLB_VERSION "0.0.0"
 #endif
+
+namespace {
+
+// Reads a whole PEM file; errors name the flag and the path.
+carplb::Result<std::string> readPem(const std::string& flag, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return carplb::makeError(flag + ": " + path + ": " + std::strerror(errno));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  if (text.find("-----BEGIN ") == std::string::npos) {
+    return carplb::makeError(flag + ": " + path + ": not a PEM file");
+  }
+  return text;
+}
+
+// Cluster mode: files -> PlanClientOptions. Returns the exit-2 message on error.
+carplb::Result<carplb::agent::runtime::ClusterOptions> clusterOptions(const carplb::agent::config::ClusterFlags& f) {
+  using namespace carplb;
+  agent::runtime::ClusterOptions c;
+  c.defaultInterface = f.interface;
+  auto& po = c.client;
+  po.target = f.controller;
+  po.tlsServerName = f.tlsServerName;
+  po.snapshotPath = f.snapshotFile;
+  auto ca = readPem("--tls-ca-file", f.tlsCaFile);
+  if (!ca) return ca.error();
+  po.caPem = std::move(*ca);
+  if (!f.tlsCertFile.empty()) {
+    auto cert = readPem("--tls-cert-file", f.tlsCertFile);
+    if (!cert) return cert.error();
+    auto key = readPem("--tls-key-file", f.tlsKeyFile);
+    if (!key) return key.error();
+    po.clientCertPem = std::move(*cert);
+    po.clientKeyPem = std::move(*key);
+  }
+  if (!f.tokenFile.empty()) {
+    auto token = agent::rpc::readTokenFile(f.tokenFile);  // checked now, re-read on reconnect
+    if (!token) return makeError("--token-file: " + token.error().message);
+    po.token = std::move(*token);
+    po.tokenFile = f.tokenFile;
+  }
+  po.hello.set_node_name(f.nodeName);
+  po.hello.set_version(CARPLB_VERSION);
+  po.hello.add_capabilities("preempt-delay");
+  po.hello.add_capabilities("draining");
+  return c;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace carplb;
@@ -31,7 +86,15 @@ int main(int argc, char** argv) {
   agent::runtime::DaemonOptions opts;
   opts.version = CARPLB_VERSION;
   opts.commandLine = *cl;
-  if (cl->configPath) {
+  if (cl->cluster) {
+    auto c = clusterOptions(*cl->cluster);
+    if (!c) {
+      std::cerr << "carplb-agent: " << c.error().message << "\n";
+      return 2;
+    }
+    agent::config::applyOverrides(*cl, opts.initial);  // statusListen, logLevel; no vhids
+    opts.cluster = std::move(*c);
+  } else if (cl->configPath) {
     auto cfg = agent::config::loadConfigFile(*cl->configPath);
     if (!cfg) {
       std::cerr << "carplb-agent: " << cfg.error().message << "\n";

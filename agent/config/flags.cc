@@ -19,7 +19,39 @@ constexpr FlagSpec Specs[] = {
     {"advbase", 'b', true},       {"advskew", 'k', true},       {"preempt", 'P', false},
     {"preempt-delay", 0, true},   {"garp-refresh", 0, true},    {"demote", 0, true},
     {"status-listen", 0, true},   {"log-level", 0, true},
+    {"controller", 0, true},      {"node-name", 0, true},       {"tls-ca-file", 0, true},
+    {"tls-cert-file", 0, true},   {"tls-key-file", 0, true},    {"tls-server-name", 0, true},
+    {"token-file", 0, true},      {"snapshot-file", 0, true},
 };
+
+bool isClusterFlag(const std::string& name) {
+  return name == "controller" || name == "node-name" || name == "tls-ca-file" || name == "tls-cert-file" ||
+         name == "tls-key-file" || name == "tls-server-name" || name == "token-file" || name == "snapshot-file";
+}
+
+// "host:port", "[v6]:port", or an explicit gRPC target ("unix:/path", "dns:///host:port").
+Status validateControllerTarget(const std::string& t) {
+  if (t.empty()) return makeError("--controller: must not be empty");
+  if (t.rfind("unix:", 0) == 0 || t.rfind("unix-abstract:", 0) == 0 || t.rfind("dns:", 0) == 0 ||
+      t.rfind("ipv4:", 0) == 0 || t.rfind("ipv6:", 0) == 0) {
+    return okStatus();
+  }
+  auto colon = t.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return makeError("--controller: must be \"host:port\", got \"" + t + "\"");
+  }
+  const std::string host = t.substr(0, colon);
+  const std::string port = t.substr(colon + 1);
+  if (host.find(':') != std::string::npos && !(host.front() == '[' && host.back() == ']')) {
+    return makeError("--controller: IPv6 addresses need brackets (\"[2001:db8::1]:9443\"), got \"" + t + "\"");
+  }
+  int n = 0;
+  auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
+  if (port.empty() || ec != std::errc() || p != port.data() + port.size() || n < 1 || n > 65535) {
+    return makeError("--controller: port must be 1..65535, got \"" + port + "\"");
+  }
+  return okStatus();
+}
 
 const FlagSpec* findLong(std::string_view name) {
   for (const auto& s : Specs) {
@@ -72,12 +104,47 @@ std::string rewriteSingleError(const std::string& msg) {
   return flagName(field) + rest.substr(end);
 }
 
+Status validateStatusListen(const CommandLine& cl) {
+  if (!cl.statusListen) return okStatus();
+  AgentConfig probe;  // validate the override's syntax early
+  probe.statusListen = *cl.statusListen;
+  auto st = validateConfig(probe);
+  if (!st) return makeError(rewriteSingleError(st.error().message));
+  return okStatus();
+}
+
+Result<CommandLine> finishCluster(CommandLine cl, ClusterFlags c, const std::string& interface) {
+  if (auto st = validateControllerTarget(c.controller); !st) return st.error();
+  if (c.nodeName.empty()) return makeError("--node-name: required with --controller");
+  if (c.nodeName.size() > 253) {
+    return makeError("--node-name: at most 253 characters, got " + std::to_string(c.nodeName.size()));
+  }
+  if (c.tlsCaFile.empty()) return makeError("--tls-ca-file: required with --controller (TLS is mandatory)");
+  if (c.tlsCertFile.empty() != c.tlsKeyFile.empty()) {
+    return makeError(c.tlsCertFile.empty() ? "--tls-cert-file: required with --tls-key-file"
+                                           : "--tls-key-file: required with --tls-cert-file");
+  }
+  if (c.tokenFile.empty() && c.tlsCertFile.empty()) {
+    return makeError("--token-file: required with --controller unless --tls-cert-file/--tls-key-file give a "
+                     "client certificate");
+  }
+  if (!interface.empty()) c.interface = interface;
+  if (c.interface.size() > 15) {
+    return makeError("--interface: at most 15 characters, got \"" + c.interface + "\"");
+  }
+  if (auto st = validateStatusListen(cl); !st) return st.error();
+  cl.cluster = std::move(c);
+  return cl;
+}
+
 }  // namespace
 
 std::string usageText() {
   return R"(Usage:
   carplb-agent --config FILE [--status-listen HOST:PORT|off] [--log-level LEVEL]
   carplb-agent --interface IF --vhid N --pass PASSWORD --addr VIP [--addr VIP ...] [options]
+  carplb-agent --controller HOST:PORT --node-name NAME --tls-ca-file FILE
+               (--token-file FILE | --tls-cert-file FILE --tls-key-file FILE) [options]
   carplb-agent --help | --version
 
 CARP (v2, ucarp-compatible) virtual IP agent.
@@ -99,6 +166,21 @@ Single VIP (ucarp-like):
       --garp-refresh D       repeat gratuitous ARP every D while MASTER (default 0s = off)
       --demote N             static demotion added to the advertised skew, 0..240
 
+Cluster mode (follow the carplb-controller's plan; exclusive with --config and the
+single-VIP flags except --interface):
+      --controller HOST:PORT     controller gRPC address (TLS always)
+      --node-name NAME           this node's Kubernetes name (sent in the Hello, checked in plans)
+      --tls-ca-file FILE         CA that signed the controller's certificate (required)
+      --tls-server-name NAME     name to check in the controller's certificate (default: HOST)
+      --token-file FILE          bearer token; re-read on every reconnect
+      --tls-cert-file FILE       client certificate (mTLS; instead of or with the token) ...
+      --tls-key-file FILE        ... and its key
+      --snapshot-file FILE       keep the last applied plan here and start from it while the
+                                 controller is unreachable (fail static)
+  -i, --interface IF|auto        interface for vhids whose plan names none (default auto: the
+                                 interface of the default route, else the first non-loopback
+                                 interface with an IPv4 address)
+
 Common:
       --status-listen H:P    HTTP status endpoint (default 127.0.0.1:9464; "off" disables)
       --log-level LEVEL      debug, info, warn or error (default info)
@@ -106,7 +188,8 @@ Common:
   -V, --version              print the version
 
 Signals: SIGTERM/SIGINT bow out (advert with advbase 255, advskew 255), remove the VIPs and
-exit 0; SIGHUP reloads the config file (a bad file keeps the running config).
+exit 0 (also in cluster mode); SIGHUP reloads the config file (a bad file keeps the running
+config). When the controller is unreachable the agent keeps running its last plan.
 )";
 }
 
@@ -115,6 +198,9 @@ Result<CommandLine> parseCommandLine(const std::vector<std::string>& args) {
   VhostConfig v;
   bool anySingle = false;
   bool sawVhid = false;
+  ClusterFlags cluster;
+  std::optional<std::string> firstClusterFlag;  // long name of the first cluster flag seen
+  std::optional<std::string> firstSingleFlag;   // ... of the first single-VIP flag but --interface
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     const FlagSpec* spec = nullptr;
@@ -157,6 +243,26 @@ Result<CommandLine> parseCommandLine(const std::vector<std::string>& args) {
       cl.configPath = value;
     } else if (name == "status-listen") {
       cl.statusListen = value;
+    } else if (isClusterFlag(name)) {
+      if (value.empty()) return makeError("--" + name + ": must not be empty");
+      if (name == "controller") {
+        cluster.controller = value;
+      } else if (name == "node-name") {
+        cluster.nodeName = value;
+      } else if (name == "tls-ca-file") {
+        cluster.tlsCaFile = value;
+      } else if (name == "tls-cert-file") {
+        cluster.tlsCertFile = value;
+      } else if (name == "tls-key-file") {
+        cluster.tlsKeyFile = value;
+      } else if (name == "tls-server-name") {
+        cluster.tlsServerName = value;
+      } else if (name == "token-file") {
+        cluster.tokenFile = value;
+      } else if (name == "snapshot-file") {
+        cluster.snapshotFile = value;
+      }
+      if (!firstClusterFlag) firstClusterFlag = name;
     } else if (name == "log-level") {
       LogLevel l;
       if (!Logger::parseLevel(value, l)) {
@@ -165,6 +271,7 @@ Result<CommandLine> parseCommandLine(const std::vector<std::string>& args) {
       cl.logLevel = l;
     } else {
       anySingle = true;
+      if (name != "interface" && !firstSingleFlag) firstSingleFlag = name;
       if (name == "interface") {
         v.interface = value;
       } else if (name == "srcip") {
@@ -206,6 +313,15 @@ Result<CommandLine> parseCommandLine(const std::vector<std::string>& args) {
     }
   }
   if (cl.help || cl.version) return cl;
+  if (!cluster.controller.empty()) {
+    if (cl.configPath) return makeError("--controller: cannot be combined with --config (one source of vhids)");
+    if (firstSingleFlag) {
+      return makeError("--" + *firstSingleFlag +
+                       ": cannot be combined with --controller (cluster mode takes its vhids from the controller)");
+    }
+    return finishCluster(cl, std::move(cluster), v.interface);
+  }
+  if (firstClusterFlag) return makeError("--" + *firstClusterFlag + ": only valid with --controller");
   if (cl.configPath && anySingle) {
     return makeError("--config: cannot be combined with the single-VIP flags (--interface, --vhid, --addr, ...)");
   }
@@ -223,11 +339,8 @@ Result<CommandLine> parseCommandLine(const std::vector<std::string>& args) {
     auto st = validateConfig(cfg);
     if (!st) return makeError(rewriteSingleError(st.error().message));
     cl.single = std::move(cfg);
-  } else if (cl.statusListen) {
-    AgentConfig probe;  // validate the override's syntax early
-    probe.statusListen = *cl.statusListen;
-    auto st = validateConfig(probe);
-    if (!st) return makeError(rewriteSingleError(st.error().message));
+  } else if (auto st = validateStatusListen(cl); !st) {
+    return st.error();
   }
   return cl;
 }

@@ -2,6 +2,11 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
 #include "agent/grpc/snapshot_file.h"
 #include "carplb/v1/agent.grpc.pb.h"
 #include "proto/redact.h"
@@ -12,6 +17,27 @@ struct PlanClient::Stream {
   grpc::ClientContext ctx;
   std::unique_ptr<grpc::ClientReaderWriter<v1::AgentMessage, v1::ControllerMessage>> rw;
 };
+
+Result<std::string> readTokenFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return makeError(path + ": cannot read the token file: " + std::strerror(errno));
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string t = ss.str();
+  const auto first = t.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) {
+    return makeError(path + ": the token file is empty");
+  }
+  t = t.substr(first, t.find_last_not_of(" \t\r\n") - first + 1);
+  for (unsigned char c : t) {
+    if (c < 0x21 || c > 0x7e) {
+      return makeError(path + ": the token contains a byte that is not printable ASCII");
+    }
+  }
+  return t;
+}
 
 PlanClient::PlanClient(PlanClientOptions options, ApplyFn apply, Logger logger, Registry& metrics,
                        std::unique_ptr<Random> random)
@@ -38,7 +64,7 @@ Status PlanClient::start() {
   if (options_.hello.node_name().empty()) {
     return makeError("planClient.hello.node_name: must not be empty");
   }
-  if (options_.token.empty() && options_.clientCertPem.empty()) {
+  if (options_.token.empty() && options_.tokenFile.empty() && options_.clientCertPem.empty()) {
     return makeError("planClient.token: a token or a client certificate is required");
   }
   if (auto st = validateBackoffPolicy(options_.backoff); !st) {
@@ -65,6 +91,7 @@ Status PlanClient::start() {
     std::lock_guard lock(mu_);
     stopping_ = false;
   }
+  token_ = options_.token;
   thread_ = std::thread([this] { run(); });
   return okStatus();
 }
@@ -133,11 +160,23 @@ void PlanClient::runStream() {
   auto channel = grpc::CreateCustomChannel(options_.target, grpc::SslCredentials(ssl), args);
   auto stub = v1::AgentControl::NewStub(channel);
 
+  if (!options_.tokenFile.empty()) {
+    auto t = readTokenFile(options_.tokenFile);
+    if (t) {
+      token_ = std::move(*t);
+    } else {
+      log_.warn("cannot re-read the token file; using the last token read", {{"reason", t.error().message}});
+    }
+  }
   auto stream = std::make_shared<Stream>();
-  if (!options_.token.empty()) {
-    stream->ctx.AddMetadata("authorization", "Bearer " + options_.token);
+  if (!token_.empty()) {
+    stream->ctx.AddMetadata("authorization", "Bearer " + token_);
   }
   v1::AgentMessage hello;
+  *hello.mutable_hello() = options_.hello;
+  if (options_.refreshHello) {
+    options_.refreshHello(*hello.mutable_hello());
+  }
   {
     std::lock_guard lock(mu_);
     if (stopping_) {
@@ -145,7 +184,6 @@ void PlanClient::runStream() {
     }
     stream_ = stream;  // from here on stop() can cancel it
     ready_ = false;
-    *hello.mutable_hello() = options_.hello;
     hello.mutable_hello()->set_applied_controller_epoch(appliedEpoch_);
     hello.mutable_hello()->set_applied_generation(appliedGeneration_);
   }

@@ -45,9 +45,15 @@ struct PlanClientOptions {
   std::string caPem;           // CA that signed the controller's certificate (required)
   std::string tlsServerName;   // override for the certificate name check; "" = from target
   std::string token;           // bearer token from the agent Secret ("" = none)
+  std::string tokenFile;       // if set: the token is read from here before every connection
+                               // attempt (a rotated Secret is picked up on reconnect); a failed
+                               // read keeps the last token read (or `token`)
   std::string clientCertPem;   // optional client certificate (mTLS) ...
   std::string clientKeyPem;    // ... and its key
   v1::Hello hello;             // node_name, interfaces, version, capabilities
+  // Optional: called on the client thread before every Hello (e.g. to refresh the node's
+  // interfaces and addresses); must not block for long.
+  std::function<void(v1::Hello&)> refreshHello;
   std::string snapshotPath;    // "" = do not persist (tests); chart: hostPath file
   BackoffPolicy backoff;
   Duration keepaliveTime = std::chrono::seconds(20);
@@ -55,6 +61,10 @@ struct PlanClientOptions {
 };
 
 inline constexpr std::size_t MaxPendingReports = 256;
+
+// Reads a bearer token file: surrounding whitespace (the trailing newline) is dropped.
+// Errors name the path: missing/unreadable, empty, or bytes not allowed in a header value.
+Result<std::string> readTokenFile(const std::string& path);
 
 class PlanClient {
 public:
@@ -106,6 +116,7 @@ private:
   std::shared_ptr<Stream> stream_;  // null while disconnected
   bool ready_ = false;              // Hello sent and queued reports flushed
   std::deque<v1::AgentMessage> pending_;
+  std::string token_;  // current bearer token (client thread only)
   std::string appliedEpoch_;
   uint64_t appliedGeneration_ = 0;
 

@@ -97,5 +97,97 @@ TEST(Flags, Errors) {
   }
 }
 
+TEST(Flags, ClusterModeAsTheChartPassesThem) {
+  auto r = parse({"--controller=carplb-controller.carplb-system.svc:9443", "--node-name=node-1",
+                  "--tls-ca-file=/etc/carplb/tls/ca.crt", "--tls-cert-file=/etc/carplb/tls/tls.crt",
+                  "--tls-key-file=/etc/carplb/tls/tls.key", "--token-file=/etc/carplb/tls/token",
+                  "--interface=auto", "--snapshot-file=/var/lib/carplb/snapshot",
+                  "--status-listen=0.0.0.0:9464", "--log-level=debug"});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_TRUE(r->cluster.has_value());
+  EXPECT_FALSE(r->single.has_value());
+  EXPECT_FALSE(r->configPath.has_value());
+  const ClusterFlags& c = *r->cluster;
+  EXPECT_EQ(c.controller, "carplb-controller.carplb-system.svc:9443");
+  EXPECT_EQ(c.nodeName, "node-1");
+  EXPECT_EQ(c.tlsCaFile, "/etc/carplb/tls/ca.crt");
+  EXPECT_EQ(c.tlsCertFile, "/etc/carplb/tls/tls.crt");
+  EXPECT_EQ(c.tlsKeyFile, "/etc/carplb/tls/tls.key");
+  EXPECT_EQ(c.tokenFile, "/etc/carplb/tls/token");
+  EXPECT_EQ(c.snapshotFile, "/var/lib/carplb/snapshot");
+  EXPECT_EQ(c.interface, "auto");
+  EXPECT_EQ(c.tlsServerName, "");
+  EXPECT_EQ(*r->statusListen, "0.0.0.0:9464");
+  EXPECT_EQ(*r->logLevel, LogLevel::Debug);
+}
+
+TEST(Flags, ClusterModeDefaultsAndOverrides) {
+  auto r = parse({"--controller", "[2001:db8::1]:9443", "--node-name", "n", "--tls-ca-file", "ca.pem",
+                  "--token-file", "token", "-i", "eth1", "--tls-server-name", "localhost"});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->cluster->interface, "eth1");
+  EXPECT_EQ(r->cluster->tlsServerName, "localhost");
+  EXPECT_EQ(r->cluster->snapshotFile, "");
+  auto d = parse({"--controller", "ctl:1", "--node-name", "n", "--tls-ca-file", "ca", "--tls-cert-file", "c",
+                  "--tls-key-file", "k"});
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  EXPECT_EQ(d->cluster->interface, "auto");  // default
+  EXPECT_EQ(d->cluster->tokenFile, "");       // a client certificate alone is enough
+  auto u = parse({"--controller", "unix:/run/carplb.sock", "--node-name", "n", "--tls-ca-file", "ca",
+                  "--token-file", "t"});
+  ASSERT_TRUE(u.ok()) << u.error().message;
+  EXPECT_NE(usageText().find("--controller HOST:PORT"), std::string::npos);
+  EXPECT_NE(usageText().find("--tls-server-name"), std::string::npos);
+  EXPECT_NE(usageText().find("--snapshot-file"), std::string::npos);
+}
+
+TEST(Flags, ClusterModeErrors) {
+  const std::vector<std::string> base = {"--node-name", "n", "--tls-ca-file", "ca", "--token-file", "t"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> a = base;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  struct Case {
+    std::vector<std::string> args;
+    std::string want;
+  };
+  std::vector<Case> cases = {
+      {with({"--controller", "ctl:9443", "--config", "a.yaml"}),
+       "--controller: cannot be combined with --config (one source of vhids)"},
+      {{"--config", "a.yaml", "--controller", "ctl:9443"},
+       "--controller: cannot be combined with --config (one source of vhids)"},
+      {with({"--controller", "ctl:9443", "--vhid", "3"}),
+       "--vhid: cannot be combined with --controller (cluster mode takes its vhids from the controller)"},
+      {with({"--controller", "ctl:9443", "-a", "192.0.2.1"}),
+       "--addr: cannot be combined with --controller (cluster mode takes its vhids from the controller)"},
+      {{"--node-name", "n", "--config", "a.yaml"}, "--node-name: only valid with --controller"},
+      {{"--token-file", "t", "-i", "eth0", "-v", "1", "-p", "x", "-a", "192.0.2.1"},
+       "--token-file: only valid with --controller"},
+      {with({"--controller", "ctl"}), "--controller: must be \"host:port\", got \"ctl\""},
+      {with({"--controller", "ctl:99999"}), "--controller: port must be 1..65535, got \"99999\""},
+      {with({"--controller", "ctl:"}), "--controller: port must be 1..65535, got \"\""},
+      {with({"--controller", "2001:db8::1:9443"}),
+       "--controller: IPv6 addresses need brackets (\"[2001:db8::1]:9443\"), got \"2001:db8::1:9443\""},
+      {with({"--controller="}), "--controller: must not be empty"},
+      {{"--controller", "ctl:1", "--tls-ca-file", "ca", "--token-file", "t"}, "--node-name: required with --controller"},
+      {{"--controller", "ctl:1", "--node-name", "n", "--token-file", "t"},
+       "--tls-ca-file: required with --controller (TLS is mandatory)"},
+      {{"--controller", "ctl:1", "--node-name", "n", "--tls-ca-file", "ca"},
+       "--token-file: required with --controller unless --tls-cert-file/--tls-key-file give a client certificate"},
+      {with({"--controller", "ctl:1", "--tls-cert-file", "c"}), "--tls-key-file: required with --tls-cert-file"},
+      {with({"--controller", "ctl:1", "--tls-key-file", "k"}), "--tls-cert-file: required with --tls-key-file"},
+      {with({"--controller", "ctl:1", "--interface", "a-very-long-interface"}),
+       "--interface: at most 15 characters, got \"a-very-long-interface\""},
+      {with({"--controller", "ctl:1", "--status-listen", "nowhere"}),
+       "--status-listen: must be \"host:port\" or \"off\", got \"nowhere\""},
+  };
+  for (const auto& c : cases) {
+    auto r = parseCommandLine(c.args);
+    ASSERT_FALSE(r.ok()) << c.want;
+    EXPECT_EQ(r.error().message, c.want);
+  }
+}
+
 }  // namespace
 }  // namespace carplb::agent::config
