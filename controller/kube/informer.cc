@@ -291,7 +291,15 @@ void Informer::run() {
       }
       needList = false;
     }
-    switch (watchOnce()) {
+    TimePoint watchStart = client_.clock().now();
+    uint64_t eventsBefore = stats_.events.load();
+    WatchOutcome outcome = watchOnce();
+    if (outcome == WatchOutcome::Closed && stats_.events.load() == eventsBefore &&
+        client_.clock().now() - watchStart < std::chrono::seconds(1)) {
+      // A server that ends every watch at once would make us spin: treat it as an error.
+      outcome = WatchOutcome::Failed;
+    }
+    switch (outcome) {
       case WatchOutcome::Closed:
         break;  // timeoutSeconds ran out: watch again from the last RV
       case WatchOutcome::Expired:
