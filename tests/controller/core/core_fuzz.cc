@@ -1,0 +1,93 @@
+// libFuzzer target: arbitrary annotation values, spec fields, pools and observed VirtualIPs
+// through parseServiceIntent, parsePools and reconcile. Nothing may crash or throw, and a
+// second reconcile over the applied result must not crash either.
+#include <fuzzer/FuzzedDataProvider.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "controller/core/annotations.h"
+#include "controller/core/pools.h"
+#include "controller/core/reconcile.h"
+
+using namespace carplb::controller::core;
+
+namespace {
+
+const char* const Keys[] = {"carplb.io/loadBalancerIPs", "carplb.io/address-pool", "carplb.io/allow-shared-ip",
+                            "carplb.io/failback",        "carplb.io/address-count", "carplb.io/other"};
+
+std::string pick(FuzzedDataProvider& p, const std::vector<std::string>& choices) {
+  return choices[p.ConsumeIntegralInRange<size_t>(0, choices.size() - 1)];
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  FuzzedDataProvider p(data, size);
+  ReconcileInput in;
+  in.config.pools = {{"public", {"192.0.2.0/28"}, true}, {"extra", {p.ConsumeRandomLengthString(24)}, false}};
+  in.config.vhidMax = p.ConsumeIntegralInRange<int>(1, 255);
+  in.config.maxBackups = p.ConsumeIntegralInRange<int>(0, 4);
+  in.config.advskewSpacing = p.ConsumeIntegralInRange<int>(1, 50);
+  in.config.defaultClass = p.ConsumeBool();
+  (void)parsePools(in.config.pools);
+  const int nodes = p.ConsumeIntegralInRange<int>(0, 5);
+  for (int i = 0; i < nodes; ++i) {
+    NodeInput n;
+    n.name = "n" + std::to_string(p.ConsumeIntegralInRange<int>(0, 6));
+    n.ready = p.ConsumeBool();
+    n.unschedulable = p.ConsumeBool();
+    in.nodes.push_back(n);
+  }
+  const int services = p.ConsumeIntegralInRange<int>(0, 6);
+  for (int i = 0; i < services; ++i) {
+    ServiceInput s;
+    s.namespace_ = "ns";
+    s.name = "s" + std::to_string(p.ConsumeIntegralInRange<int>(0, 4));
+    s.type = pick(p, {"LoadBalancer", "ClusterIP", ""});
+    if (p.ConsumeBool()) {
+      s.loadBalancerClass = pick(p, {"carplb.io/carp", "x"});
+    }
+    const int annotations = p.ConsumeIntegralInRange<int>(0, 4);
+    for (int a = 0; a < annotations; ++a) {
+      s.annotations[Keys[p.ConsumeIntegralInRange<size_t>(0, 5)]] = p.ConsumeRandomLengthString(40);
+    }
+    s.loadBalancerIP = p.ConsumeBool() ? p.ConsumeRandomLengthString(20) : "";
+    s.externalTrafficPolicy = p.ConsumeBool() ? "Local" : "Cluster";
+    s.ports = {{pick(p, {"TCP", "UDP"}), p.ConsumeIntegral<int32_t>()}};
+    s.deleting = p.ConsumeBool();
+    if (p.ConsumeBool()) {
+      s.finalizers = {"service.kubernetes.io/load-balancer-cleanup"};
+    }
+    s.ingressIps = {p.ConsumeRandomLengthString(16)};
+    (void)parseServiceIntent(s);
+    in.services.push_back(s);
+  }
+  in.endpoints = {{"ns/s0", {"n1", "n2"}}, {"ns/s1", {p.ConsumeRandomLengthString(4)}}};
+  const int vips = p.ConsumeIntegralInRange<int>(0, 4);
+  for (int i = 0; i < vips; ++i) {
+    VirtualIpObserved v;
+    v.spec.address = p.ConsumeBool() ? "192.0.2." + std::to_string(p.ConsumeIntegralInRange<int>(0, 20))
+                                     : p.ConsumeRandomLengthString(16);
+    v.name = p.ConsumeBool() ? virtualIpName(v.spec.address) : p.ConsumeRandomLengthString(8);
+    v.spec.vhid = p.ConsumeIntegral<int>();
+    v.spec.services = {"ns/s" + std::to_string(p.ConsumeIntegralInRange<int>(0, 4))};
+    v.status.master = "n" + std::to_string(p.ConsumeIntegralInRange<int>(0, 6));
+    v.status.backups = {{"n" + std::to_string(p.ConsumeIntegralInRange<int>(0, 6)), 50}};
+    in.virtualIps.push_back(v);
+  }
+  auto out = reconcile(in);
+  if (out.ok()) {
+    for (const auto& w : out->writes) {
+      if (const auto* v = std::get_if<VirtualIpWrite>(&w)) {
+        (void)virtualIpObject(*v).dump();
+        (void)virtualIpStatusPatch(*v).dump();
+      } else if (const auto* s = std::get_if<ServiceStatusWrite>(&w)) {
+        (void)serviceStatusPatch(*s).dump();
+      }
+    }
+  }
+  return 0;
+}
