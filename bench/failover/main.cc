@@ -505,6 +505,7 @@ int main(int argc, char** argv) {
     impls.push_back(impl);
   }
   sweepOwnNamespaces();
+  cleanupOnSignals();
   auto started = std::time(nullptr);
   std::map<std::string, std::map<std::string, CaseResult>> results;  // profile -> impl
   for (const auto& pname : o.profiles) {

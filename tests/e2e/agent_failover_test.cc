@@ -1,7 +1,9 @@
 // carplb-agent end to end, the classic scenario: 2 nodes, 2 VIPs, mirrored advskew, each node
 // master of one (node3 is a bystander / foreign speaker). Asserted through what the client's
-// probes see and through the agents' /state. advbase 0 keeps it fast: T = 39 ms (advskew
-// 10) for the preferred node, 117 ms (advskew 30) for the other.
+// probes see and through the agents' /state. advbase 0 keeps it fast: T = 78 ms (advskew
+// 20) for the preferred node, 117 ms (advskew 30) for the other. The preferred node's own
+// master-down time (3 x 78 ms) must stay longer than the other node's interval, or a
+// returning node simply times out instead of preempting (and --preempt-delay cannot apply).
 #include "tests/e2e/agent_helpers.h"
 
 namespace carplb::e2e::testing {
@@ -32,7 +34,7 @@ protected:
       vh.password = "classic";
       vh.vips = {vhid == 1 ? VipA : VipB};
       vh.advbase = 0;
-      vh.advskew = (vhid == node) ? 10 : 30;
+      vh.advskew = (vhid == node) ? 20 : 30;
       vh.preempt = true;
       vh.preemptDelay = preemptDelay;
       ao.vhosts.push_back(vh);

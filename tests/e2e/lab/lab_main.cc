@@ -371,5 +371,6 @@ int main(int argc, char** argv) {
     return 2;
   }
   sweepOwnNamespaces();
+  cleanupOnSignals();  // Ctrl-C during the demo still removes the lab
   return demo(o);
 }

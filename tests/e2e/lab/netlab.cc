@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -379,6 +380,30 @@ void sweepOwnNamespaces() {
       (void)runCommand({"ip", "netns", "del", name});
     }
   }
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/tmp", ec)) {
+    std::string name = entry.path().filename();
+    if (name.rfind("carplb-", 0) == 0 && name.find(marker) != std::string::npos) {
+      std::filesystem::remove_all(entry.path(), ec);
+    }
+  }
+}
+
+void cleanupOnSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::thread([set] {
+    int sig = 0;
+    if (::sigwait(&set, &sig) == 0) {
+      std::fprintf(stderr, "signal %d: removing our namespaces\n", sig);
+      sweepOwnNamespaces();
+      ::_exit(128 + sig);
+    }
+  }).detach();
 }
 
 Lab::Lab(Key /*key*/, LabOptions options) : options_(std::move(options)) {}

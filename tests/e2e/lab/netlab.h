@@ -173,8 +173,15 @@ Result<std::string> httpGet(const Namespace& ns, uint16_t port, const std::strin
 Result<nlohmann::json> httpGetJson(const Namespace& ns, uint16_t port, const std::string& path,
                                    Duration timeout = std::chrono::seconds(2));
 
-// Deletes namespaces named carplb-*-<pid>-* (leftovers of an earlier process with our pid).
+// Deletes namespaces named carplb-*-<pid>-* (leftovers of an earlier process with our pid)
+// and the matching /tmp/carplb-*-<pid>-* work directories.
 void sweepOwnNamespaces();
+
+// For lab programs (demo, benchmark): blocks SIGINT/SIGTERM/SIGHUP in the calling thread
+// (call it first in main, before any thread starts) and starts a thread that, on one of
+// them, sweeps our namespaces and exits with 128+signal. Our children die with us
+// (PR_SET_PDEATHSIG).
+void cleanupOnSignals();
 
 // Node addresses: 192.0.2.10+index; client 192.0.2.100; VIPs 192.0.2.200+index.
 std::string nodeAddress(int index);
