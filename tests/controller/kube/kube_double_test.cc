@@ -90,6 +90,17 @@ protected:
     informer_ = std::make_unique<Informer>(*client_, o, rec_, Logger("test", LogLevel::Error));
     informer_->start();
     ASSERT_TRUE(informer_->waitForSync(15s));
+    ASSERT_TRUE(waitWatchers(1)) << "the informer's watch never reached the double";
+  }
+  // Synced means listed; the watch request may still be on its way. Faults that drop watches
+  // must wait for it.
+  bool waitWatchers(int64_t n) {
+    for (int i = 0; i < 1000; ++i) {
+      auto st = client_->get("/_double/state");
+      if (st.ok() && st->value("watchers", int64_t{0}) >= n) return true;
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
   }
 
   SystemClock clock_;
