@@ -278,6 +278,39 @@ TEST_F(StoreTest, TheProjectCrdParses) {
   EXPECT_FALSE(types->at(0).namespaced);
 }
 
+TEST_F(StoreTest, WrongTypesInUntrustedBodiesAreErrorsNotCrashes) {
+  const std::vector<json> bodies = {
+      json::parse(R"({"metadata":{"name":"a"},"spec":{"type":7}})"),
+      json::parse(R"({"metadata":{"name":"b"},"spec":{"ports":"80"}})"),
+      json::parse(R"({"metadata":{"name":"c"},"spec":{"ports":[{"port":"80"}]}})"),
+      json::parse(R"({"metadata":{"name":"d"},"spec":{"clusterIP":5,"allocateLoadBalancerNodePorts":"no","type":"LoadBalancer","ports":[{"port":80}]},"status":{"loadBalancer":"x"}})"),
+      json::parse(R"({"metadata":"oops"})"),
+      json::parse(R"([1,2,3])"),
+      json::parse(R"({"metadata":{"name":"Bad_Name"}})")};
+  for (const auto& b : bodies) {
+    EXPECT_NO_THROW({
+      auto r = store.create(type("", "services"), "default", b);
+      (void)r;
+    }) << b.dump();
+  }
+  auto crdType = type("apiextensions.k8s.io", "customresourcedefinitions");
+  const std::vector<json> crds = {
+      json::parse(R"({"metadata":{"name":"x.y"},"spec":"no"})"),
+      json::parse(R"({"metadata":{"name":"xs.y"},"spec":{"group":"y","scope":"Cluster","names":{"plural":"xs","kind":"X","shortNames":"x"},"versions":[]}})"),
+      json::parse(R"({"metadata":{"name":"xs.y"},"spec":{"group":"y","scope":"Cluster","names":{"plural":"xs","kind":"X"},"versions":[{"name":"v1","served":true,"storage":"yes","additionalPrinterColumns":[{"name":"A","jsonPath":".spec.a","priority":"high"}]}]}})")};
+  for (const auto& c : crds) {
+    EXPECT_NO_THROW({
+      auto r = store.create(crdType, "", c);
+      (void)r;
+    }) << c.dump();
+  }
+  EXPECT_NO_THROW({
+    auto r = applyPatch(json::object(), json::parse(R"({"spec":{"$patch":5,"ports":[{"port":1,"$patch":[]}]}})"),
+                        PatchType::StrategicMerge);
+    (void)r;
+  });
+}
+
 TEST(PatchTest, StrategicMergeMergesListsByKeyAndHonoursDirectives) {
   json orig = {{"spec", {{"ports", json::array({{{"port", 80}, {"name", "http"}}, {{"port", 443}, {"name", "https"}}})},
                          {"unschedulable", false}}},

@@ -1,5 +1,7 @@
 #include "kube_double/patch.h"
 
+#include "kube_double/json_util.h"
+
 #include <algorithm>
 
 namespace carplb::kubedouble {
@@ -39,7 +41,7 @@ nlohmann::json mergeList(const nlohmann::json& original, const nlohmann::json& p
     }
   }
   for (const auto& p : patch) {
-    if (p.is_object() && p.value("$patch", "") == "replace") {
+    if (p.is_object() && stringField(p, "$patch", "") == "replace") {
       nlohmann::json out = nlohmann::json::array();
       for (const auto& q : patch) {
         if (!(q.is_object() && q.contains("$patch"))) {
@@ -62,7 +64,7 @@ nlohmann::json mergeList(const nlohmann::json& original, const nlohmann::json& p
   if (key.empty() || !original.is_array()) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& p : patch) {
-      if (!(p.is_object() && p.value("$patch", "") == "delete")) {
+      if (!(p.is_object() && stringField(p, "$patch", "") == "delete")) {
         out.push_back(stripDirectives(p));
       }
     }
@@ -75,7 +77,7 @@ nlohmann::json mergeList(const nlohmann::json& original, const nlohmann::json& p
       continue;
     }
     auto same = [&](const nlohmann::json& e) { return e.is_object() && e.contains(key) && e[key] == p[key]; };
-    if (p.value("$patch", "") == "delete") {
+    if (stringField(p, "$patch", "") == "delete") {
       nlohmann::json kept = nlohmann::json::array();
       for (const auto& e : out) {
         if (!same(e)) {
@@ -124,7 +126,7 @@ nlohmann::json strategicMerge(const nlohmann::json& original, const nlohmann::js
   if (!patch.is_object()) {
     return patch;
   }
-  const std::string directive = patch.value("$patch", "");
+  const std::string directive = stringField(patch, "$patch", "");
   if (directive == "replace") {
     return stripDirectives(patch);
   }

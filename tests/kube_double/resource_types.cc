@@ -1,5 +1,7 @@
 #include "kube_double/resource_types.h"
 
+#include "kube_double/json_util.h"
+
 namespace carplb::kubedouble {
 
 namespace {
@@ -200,7 +202,7 @@ void setCrdStatus(nlohmann::json& crd, const std::string& now) {
   status["acceptedNames"] = crd["spec"]["names"];
   status["storedVersions"] = nlohmann::json::array();
   for (const auto& v : crd["spec"]["versions"]) {
-    if (v.value("storage", false)) {
+    if (boolField(v, "storage", false)) {
       status["storedVersions"].push_back(v["name"]);
     }
   }

@@ -1,5 +1,7 @@
 #include "kube_double/seed.h"
 
+#include "kube_double/json_util.h"
+
 #include <sys/stat.h>
 #include <yaml-cpp/yaml.h>
 
@@ -83,7 +85,7 @@ void flatten(const json& doc, std::vector<json>& out) {
   } else if (doc.is_object() && doc.contains("items") && doc["items"].is_array() && !doc.contains("metadata")) {
     flatten(doc["items"], out);
   } else if (doc.is_object() && doc.contains("items") && doc["items"].is_array() &&
-             doc.value("kind", "").size() > 4 && doc.value("kind", "").ends_with("List")) {
+             stringField(doc, "kind", "").size() > 4 && stringField(doc, "kind", "").ends_with("List")) {
     flatten(doc["items"], out);
   } else if (doc.is_object()) {
     out.push_back(doc);
@@ -91,12 +93,12 @@ void flatten(const json& doc, std::vector<json>& out) {
 }
 
 std::string describe(const json& obj) {
-  std::string kind = obj.value("kind", "?");
+  std::string kind = stringField(obj, "kind", "?");
   std::string ns;
   std::string name;
   if (obj.contains("metadata") && obj["metadata"].is_object()) {
-    ns = obj["metadata"].value("namespace", "");
-    name = obj["metadata"].value("name", "");
+    ns = stringField(obj["metadata"], "namespace", "");
+    name = stringField(obj["metadata"], "name", "");
   }
   return kind + " " + (ns.empty() ? "" : ns + "/") + name;
 }
@@ -153,7 +155,7 @@ Result<std::vector<json>> readObjects(const std::string& file) {
 
 Status seedStore(Store& store, const std::vector<json>& objects) {
   auto rank = [](const json& o) {
-    const std::string kind = o.value("kind", "");
+    const std::string kind = stringField(o, "kind", "");
     return kind == "CustomResourceDefinition" ? 0 : (kind == "Namespace" ? 1 : 2);
   };
   for (int pass = 0; pass < 3; ++pass) {
@@ -161,14 +163,14 @@ Status seedStore(Store& store, const std::vector<json>& objects) {
       if (rank(obj) != pass) {
         continue;
       }
-      auto type = store.findTypeByKind(obj.value("apiVersion", ""), obj.value("kind", ""));
+      auto type = store.findTypeByKind(stringField(obj, "apiVersion", ""), stringField(obj, "kind", ""));
       if (!type) {
-        return makeError("seed " + describe(obj) + ": apiVersion/kind \"" + obj.value("apiVersion", "") + "/" +
-                         obj.value("kind", "") + "\" is not served by the double");
+        return makeError("seed " + describe(obj) + ": apiVersion/kind \"" + stringField(obj, "apiVersion", "") + "/" +
+                         stringField(obj, "kind", "") + "\" is not served by the double");
       }
       std::string ns;
       if (type->namespaced) {
-        ns = obj.contains("metadata") && obj["metadata"].is_object() ? obj["metadata"].value("namespace", "default")
+        ns = obj.contains("metadata") && obj["metadata"].is_object() ? stringField(obj["metadata"], "namespace", "default")
                                                                      : "default";
       }
       json body = obj;

@@ -1,5 +1,7 @@
 #include "kube_double/store.h"
 
+#include "kube_double/json_util.h"
+
 #include "kube_double/time_format.h"
 
 #include <algorithm>
@@ -328,7 +330,10 @@ ApiResult<json> Store::applyTypeDefaults(const ResourceType& type, json obj, con
     }
     json& spec = obj["spec"];
     const json oldSpec = old ? specOf(*old) : json::object();
-    std::string svcType = spec.value("type", "ClusterIP");
+    if (spec.contains("type") && !spec["type"].is_string()) {
+      return invalid("Service", name, "spec.type: Invalid value: must be a string");
+    }
+    std::string svcType = stringField(spec, "type", "ClusterIP");
     if (!spec.contains("type") || !spec["type"].is_string()) {
       spec["type"] = svcType;
     }
@@ -337,9 +342,9 @@ ApiResult<json> Store::applyTypeDefaults(const ResourceType& type, json obj, con
                      "\": supported values: \"ClusterIP\", \"ExternalName\", \"LoadBalancer\", \"NodePort\"");
     }
     if (svcType != "ExternalName") {
-      std::string ip = spec.value("clusterIP", "");
+      std::string ip = stringField(spec, "clusterIP", "");
       if (ip.empty() && oldSpec.is_object()) {
-        ip = oldSpec.value("clusterIP", "");
+        ip = stringField(oldSpec, "clusterIP", "");
       }
       if (ip.empty()) {
         for (int i = 10; i < 255; ++i) {
@@ -375,7 +380,7 @@ ApiResult<json> Store::applyTypeDefaults(const ResourceType& type, json obj, con
       }
     }
     const bool wantsNodePorts = svcType == "NodePort" ||
-                                (svcType == "LoadBalancer" && spec.value("allocateLoadBalancerNodePorts", true));
+                                (svcType == "LoadBalancer" && boolField(spec, "allocateLoadBalancerNodePorts", true));
     if ((svcType == "NodePort" || svcType == "LoadBalancer") && !spec.contains("externalTrafficPolicy")) {
       spec["externalTrafficPolicy"] = "Cluster";
     }
@@ -406,7 +411,7 @@ ApiResult<json> Store::applyTypeDefaults(const ResourceType& type, json obj, con
           int np = 0;
           if (oldSpec.is_object() && oldSpec.contains("ports") && oldSpec["ports"].is_array()) {
             for (const auto& op : oldSpec["ports"]) {
-              if (op.is_object() && op.value("port", 0) == port && op.contains("nodePort") &&
+              if (op.is_object() && intField(op, "port", 0) == port && op.contains("nodePort") &&
                   op["nodePort"].is_number_integer()) {
                 np = op["nodePort"].get<int>();
               }
@@ -426,6 +431,9 @@ ApiResult<json> Store::applyTypeDefaults(const ResourceType& type, json obj, con
     }
     if (!obj.contains("status") || !obj["status"].is_object()) {
       obj["status"] = {{"loadBalancer", json::object()}};
+    }
+    if (!obj["status"].contains("loadBalancer") || !obj["status"]["loadBalancer"].is_object()) {
+      obj["status"]["loadBalancer"] = json::object();
     }
     json& lb = obj["status"]["loadBalancer"];
     if (lb.is_object() && lb.contains("ingress") && lb["ingress"].is_array()) {
@@ -609,7 +617,7 @@ ApiResult<json> Store::updateLocked(const ResourceType& type, const std::string&
   }
   next = std::move(defaulted).value();
   if (type.hasGeneration && specOf(next) != specOf(cur)) {
-    next["metadata"]["generation"] = cur["metadata"].value("generation", 0) + 1;
+    next["metadata"]["generation"] = intField(cur["metadata"], "generation", 0) + 1;
   }
   const bool isCrd = type.key() == "apiextensions.k8s.io/customresourcedefinitions";
   if (isCrd && specOf(next) != specOf(cur)) {
@@ -646,7 +654,7 @@ void Store::eraseLocked(Resource& res, const std::string& key) {
   if (res.type.key() == "/services") {
     const json spec = specOf(it->second);
     if (spec.is_object()) {
-      int suffix = ipSuffix(options_.serviceIpPrefix, spec.value("clusterIP", ""));
+      int suffix = ipSuffix(options_.serviceIpPrefix, stringField(spec, "clusterIP", ""));
       if (suffix >= 0) {
         usedServiceIps_.erase(suffix);
       }
@@ -778,7 +786,7 @@ ApiResult<bool> Store::onCrdWrittenLocked(const json& crd) {
   const ResourceType* chosen = &types.value().front();
   for (size_t i = 0; i < types->size(); ++i) {
     for (const auto& v : crd["spec"]["versions"]) {
-      if (v.is_object() && v.value("name", "") == (*types)[i].version && v.value("storage", false)) {
+      if (v.is_object() && stringField(v, "name", "") == (*types)[i].version && boolField(v, "storage", false)) {
         chosen = &(*types)[i];
       }
     }
