@@ -10,6 +10,8 @@
 #include "controller/core/reasons.h"
 #include "controller/kube/model/resources.h"
 #include "controller/kube/model/time_format.h"
+#include "controller/observe/observations.h"
+#include "controller/observe/status.h"
 #include "controller/reconcile/desired_state.h"
 
 namespace carplb::controller::app {
@@ -71,6 +73,10 @@ struct Controller::Impl {
   std::condition_variable cv;
   bool stopping = false;
   std::thread worker;
+
+  // What agents reported (worker thread only).
+  observe::AgentObservations observations;
+  std::set<int> foreignVhidsSeen;  // sticky: a vhid someone else speaks on is never reused
 
   // Agent health bookkeeping (worker thread only).
   TimePoint leadingSince{};
@@ -148,6 +154,101 @@ struct Controller::Impl {
         queue.addRateLimited(*key);
       }
       queue.done(*key);
+    }
+  }
+
+  // ---- agent reports -------------------------------------------------------------------
+  static observe::CarpState carpState(v1::CarpState s) {
+    switch (s) {
+      case v1::CARP_STATE_INIT: return observe::CarpState::Init;
+      case v1::CARP_STATE_BACKUP: return observe::CarpState::Backup;
+      case v1::CARP_STATE_MASTER: return observe::CarpState::Master;
+      default: return observe::CarpState::Unknown;
+    }
+  }
+
+  static WallTime wallOf(const google::protobuf::Timestamp& t) {
+    return WallTime{} + std::chrono::seconds(t.seconds()) + std::chrono::nanoseconds(t.nanos());
+  }
+
+  void drainAgentEvents() {
+    if (!planServer) return;
+    for (const auto& ev : planServer->drainEvents()) {
+      std::optional<observe::AgentReport> report;
+      const auto& m = ev.report;
+      switch (ev.kind) {
+        case rpc::AgentEventKind::Connected: report = observe::Connected{ev.node}; break;
+        case rpc::AgentEventKind::Disconnected: report = observe::Disconnected{ev.node, ev.detail}; break;
+        case rpc::AgentEventKind::Acked: break;
+        case rpc::AgentEventKind::StateChange:
+          report = observe::StateChange{ev.node,
+                                        static_cast<int>(m.state_change().vhid()),
+                                        carpState(m.state_change().from()),
+                                        carpState(m.state_change().to()),
+                                        m.state_change().reason(),
+                                        wallOf(m.state_change().time())};
+          break;
+        case rpc::AgentEventKind::ForeignSpeaker: {
+          const auto& f = m.foreign_speaker();
+          report = observe::ForeignSpeaker{ev.node,
+                                           static_cast<int>(f.vhid()),
+                                           f.interface(),
+                                           f.source_address(),
+                                           f.protocol() == v1::FOREIGN_PROTOCOL_VRRP ? observe::ForeignProtocol::Vrrp
+                                                                                     : observe::ForeignProtocol::Carp,
+                                           static_cast<int>(f.advbase()),
+                                           static_cast<int>(f.advskew()),
+                                           wallOf(f.time())};
+          break;
+        }
+        case rpc::AgentEventKind::ApplyError:
+          report = observe::ApplyError{ev.node, m.apply_error().controller_epoch(), m.apply_error().generation(),
+                                       static_cast<int>(m.apply_error().vhid()), m.apply_error().message()};
+          break;
+      }
+      if (!report) continue;
+      if (auto r = observations.apply(*report, ev.receivedAt); !r) {
+        log.debug("agent report ignored", {{"node", ev.node}, {"error", r.error().message}});
+      }
+    }
+  }
+
+  // Notices -> Events on the Services of the vhid's VIPs (or on the Node).
+  void recordNotices(const reconcile::DesiredState& desired) {
+    auto notices = observations.takeNotices(clock.wallNow());
+    for (const auto& n : notices) {
+      if (n.subject == observe::NoticeSubject::Node) {
+        kube::ObjectReference ref;
+        ref.apiVersion = "v1";
+        ref.kind = "Node";
+        ref.name = n.node;
+        recorder.record(ref, n.type == observe::NoticeType::Warning ? "Warning" : "Normal", std::string(n.reason),
+                        observe::renderMessage(n));
+        continue;
+      }
+      std::vector<std::string> addresses;
+      std::set<std::string> services;
+      for (const auto& [a, v] : desired.vips) {
+        if (v.vhid != n.vhid) continue;
+        addresses.push_back(v.name);
+        services.insert(v.services.begin(), v.services.end());
+      }
+      std::string msg = observe::renderMessage(n, addresses);
+      log.info("agent notice", {{"reason", std::string(n.reason)}, {"vhid", n.vhid}, {"message", msg}});
+      for (const auto& key : services) {
+        auto slash = key.find('/');
+        kube::ObjectReference ref;
+        ref.apiVersion = "v1";
+        ref.kind = "Service";
+        ref.namespace_ = key.substr(0, slash);
+        ref.name = key.substr(slash + 1);
+        recorder.record(ref, n.type == observe::NoticeType::Warning ? "Warning" : "Normal", std::string(n.reason), msg);
+      }
+    }
+    if (auto next = observations.nextDeadline()) {
+      auto delay = std::chrono::duration_cast<Duration>(*next - clock.wallNow());
+      queue.addAfter(SyncKey, std::max<Duration>(delay, std::chrono::milliseconds(10)));
+      cv.notify_all();
     }
   }
 
@@ -343,6 +444,13 @@ struct Controller::Impl {
     }
     conditions.push_back(conditionJson(planned, lastTransition));
     st["conditions"] = conditions;
+    if (auto view = observations.vhidView(v.vhid); view && v.vhid > 0) {
+      Json frag = observe::statusFragment(*view);
+      for (const char* k : {"actualMaster", "nodes", "lastFailover"}) {
+        if (frag.contains(k)) st[k] = frag[k];
+      }
+      if (frag.contains("conditions")) st["conditions"] = observe::mergeConditions(st["conditions"], frag["conditions"]);
+    }
     return st;
   }
   int rc2Base() const { return options.config.timers.advskewBase; }
@@ -462,8 +570,19 @@ struct Controller::Impl {
   bool syncOnce() {
     std::vector<kube::Service> svcViews;
     std::vector<kube::VirtualIP> vipViews;
+    drainAgentEvents();
     auto cs = gather(svcViews, vipViews);
-    auto desired = reconcile::computeDesiredState(rc, cs);
+    auto foreign = observations.foreignVhids();
+    foreignVhidsSeen.insert(foreign.begin(), foreign.end());
+    reconcile::DesiredState desired;
+    if (foreignVhidsSeen.empty()) {
+      desired = reconcile::computeDesiredState(rc, cs);
+    } else {
+      reconcile::ReconcileConfig withForeign = rc;
+      withForeign.planner.excludedVhids.insert(foreignVhidsSeen.begin(), foreignVhidsSeen.end());
+      desired = reconcile::computeDesiredState(withForeign, cs);
+    }
+    recordNotices(desired);
 
     std::map<std::string, size_t> svcIndex;
     for (size_t i = 0; i < cs.services.size(); ++i) svcIndex[cs.services[i].key()] = i;
