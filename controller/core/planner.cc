@@ -70,6 +70,7 @@ struct Planner::Impl {
     uint32_t vips = 0;       // VIPs mastered
     std::set<int> mastered;  // vhids mastered
     std::set<int> backupOf;  // vhids where the node is a backup
+    uint32_t firstBackupOf = 0;  // vhids where the node is the first backup
     std::string cursor;      // first backup given to this master's last new group
   };
   struct Group {
@@ -133,7 +134,7 @@ struct Planner::Impl {
   NodeId intern(const std::string& name) {
     auto [it, inserted] = nodeIds.emplace(name, static_cast<NodeId>(nodes.size()));
     if (inserted) {
-      nodes.push_back(Node{name, false, 0, {}, {}, {}});
+      nodes.push_back(Node{name, false, 0, {}, {}, 0, {}});
     }
     return it->second;
   }
@@ -243,6 +244,7 @@ struct Planner::Impl {
         }
       } else {
         nodes[id].backupOf.erase(g.vhid);
+        nodes[id].firstBackupOf -= i == 1 ? 1 : 0;
       }
     }
   }
@@ -265,6 +267,7 @@ struct Planner::Impl {
         }
       } else {
         nodes[id].backupOf.insert(g.vhid);
+        nodes[id].firstBackupOf += i == 1 ? 1 : 0;
       }
     }
   }
@@ -322,7 +325,19 @@ struct Planner::Impl {
       return order;
     }
     Node& master = nodes[order.front()];
-    const std::string& after = fresh ? (master.cursor.empty() ? master.name : master.cursor) : nodes[order.back()].name;
+    std::string after = fresh ? (master.cursor.empty() ? master.name : master.cursor) : nodes[order.back()].name;
+    if (fresh && !byGroups.empty() && byGroups.begin()->first == 0) {
+      // Some nodes master nothing (more nodes than vhids or VIPs): the first backup is one of
+      // them, so a failure lands on an idle node and needs no re-balancing afterwards.
+      forCandidatesAfter(g.compat, after, [&](NodeId id) {
+        if (id != order.front() && nodes[id].mastered.empty()) {
+          order.push_back(id);
+          after = nodes[id].name;
+          return false;
+        }
+        return true;
+      });
+    }
     forCandidatesAfter(g.compat, after, [&](NodeId id) {
       if (std::find(order.begin(), order.end(), id) == order.end()) {
         order.push_back(id);
@@ -335,14 +350,16 @@ struct Planner::Impl {
     return order;
   }
 
-  // Best new master for g: fewest VIPs of g's keys, then fewest groups, then fewest VIPs.
+  // Best new master for g: fewest VIPs of g's keys, then fewest groups, then fewest first-backup
+  // roles (so a node that would take over another group on failure is not loaded now), then
+  // fewest VIPs.
   NodeId pickMaster(const Group& g) const {
     NodeId best = NoNode;
-    std::tuple<uint32_t, uint32_t, uint32_t> bestScore{};
+    std::tuple<uint32_t, uint32_t, uint32_t, uint32_t> bestScore{};
     auto consider = [&](NodeId id) {
       const Node& n = nodes[id];
-      std::tuple<uint32_t, uint32_t, uint32_t> score{spreadCost(g, id), static_cast<uint32_t>(n.mastered.size()),
-                                                     n.vips};
+      std::tuple<uint32_t, uint32_t, uint32_t, uint32_t> score{
+          spreadCost(g, id), static_cast<uint32_t>(n.mastered.size()), n.firstBackupOf, n.vips};
       if (best == NoNode || score < bestScore) {
         best = id;
         bestScore = score;
@@ -356,11 +373,14 @@ struct Planner::Impl {
       }
       return best;
     }
-    // Unrestricted: walk nodes by groups mastered; a node with spread cost 0 at the lowest load
-    // wins. Only nodes already mastering these keys can have a cost, so the walk is short.
+    // Unrestricted: walk nodes by groups mastered; only nodes already mastering these keys can
+    // have a spread cost, so past the lowest tier with a cost-free node nobody can do better.
     for (const auto& [load, id] : byGroups) {
-      if (best != NoNode && load >= std::get<1>(bestScore) && std::get<0>(bestScore) == 0) {
-        break;  // sorted by groups mastered: the first cost-free node at the lowest load wins
+      if (best != NoNode && load > std::get<1>(bestScore) && std::get<0>(bestScore) == 0) {
+        break;
+      }
+      if (best != NoNode && std::get<0>(bestScore) == 0 && std::get<2>(bestScore) == 0 && load >= std::get<1>(bestScore)) {
+        break;  // cannot beat a cost-free node without first-backup roles in the lowest tier
       }
       consider(id);
     }

@@ -414,6 +414,21 @@ TEST(ReconcileTest, IgnoresForeignServicesAndJunk) {
   EXPECT_EQ(c.condition("noclass")->status, "True");
 }
 
+TEST(ReconcileTest, ForeignVhidMovesTheVipToAnotherVhidOnly) {
+  Cluster c;
+  c.in.services = {service("web")};
+  c.step();
+  const auto before = *c.vip("192.0.2.10");
+  ASSERT_EQ(before.spec.vhid, 1);
+  c.in.config.excludedVhids = {1};  // a VRRP router on the segment uses vhid 1
+  c.step();
+  const auto* after = c.vip("192.0.2.10");
+  EXPECT_EQ(after->spec.vhid, 2);
+  EXPECT_EQ(after->status.master, before.status.master);
+  EXPECT_EQ(after->status.backups, before.status.backups);
+  c.expectSteady("re-vhid");
+}
+
 TEST(ReconcileTest, InvalidConfigIsAnErrorNamingTheField) {
   ReconcileInput in;
   in.config.pools = {{"p", {"192.0.2.0/33"}, true}};
