@@ -851,10 +851,17 @@ private:
     http_response resp(web::http::status_codes::OK);
     resp.set_body(sink->body(), "application/json");
     resp.headers().set_content_type("application/json");
-    req.reply(resp).then([](pplx::task<void> t) {
+    const uint64_t watchId = id ? id.value() : 0;
+    // The reply completes when the stream ended or writing to the client failed (it went
+    // away): either way the watcher is done.
+    Store* store = &store_;  // outlives the server (see server.h)
+    req.reply(resp).then([store, watchId](pplx::task<void> t) {
       try {
         t.get();
       } catch (...) {  // client went away
+      }
+      if (watchId != 0) {
+        store->cancelWatch(watchId);
       }
     });
   }

@@ -38,6 +38,7 @@ struct ServerOptions {
   Faults faults;
 };
 
+// The Store must outlive the Server (watch completions may still reach it during shutdown).
 class Server {
 public:
   Server(Store& store, const Clock& clock, const Logger& logger, ServerOptions options);
