@@ -299,7 +299,7 @@ void PlanClient::handleSnapshot(const v1::Snapshot& snapshot) {
     e->set_message(message);
     send(std::move(msg));
   };
-  if (auto st = proto::validateSnapshot(snapshot); !st) {
+  if (auto st = validateAgentSnapshot(snapshot); !st) {
     refuse("invalid", st.error().message);
     return;
   }

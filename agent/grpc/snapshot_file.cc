@@ -34,6 +34,17 @@ Status writeAll(int fd, std::string_view data, const std::string& path) {
 
 }  // namespace
 
+Status validateAgentSnapshot(const v1::Snapshot& snapshot) {
+  bool anyEmpty = false;
+  for (const auto& v : snapshot.vhosts()) anyEmpty = anyEmpty || v.interface().empty();
+  if (!anyEmpty) return proto::validateSnapshot(snapshot);
+  v1::Snapshot copy = snapshot;
+  for (auto& v : *copy.mutable_vhosts()) {
+    if (v.interface().empty()) v.set_interface("default");  // placeholder: the agent's --interface
+  }
+  return proto::validateSnapshot(copy);
+}
+
 Status saveSnapshotFile(const std::string& path, const v1::Snapshot& snapshot) {
   std::string data(Magic);
   if (!snapshot.AppendToString(&data)) {
@@ -107,7 +118,7 @@ Result<v1::Snapshot> loadSnapshotFile(const std::string& path) {
   if (!snapshot.ParseFromArray(data.data() + Magic.size(), static_cast<int>(data.size() - Magic.size()))) {
     return makeError(path + ": corrupt snapshot (protobuf parse failed)");
   }
-  if (auto st = proto::validateSnapshot(snapshot); !st) {
+  if (auto st = validateAgentSnapshot(snapshot); !st) {
     return makeError(path + ": " + st.error().message);
   }
   return snapshot;

@@ -11,9 +11,14 @@
 
 namespace carplb::agent::rpc {
 
+// proto::validateSnapshot, except that an empty Vhost.interface is allowed: it means "the
+// agent's default interface" (--interface; the controller leaves it empty unless a node
+// annotation names one). Errors name the field.
+Status validateAgentSnapshot(const v1::Snapshot& snapshot);
+
 Status saveSnapshotFile(const std::string& path, const v1::Snapshot& snapshot);
 
-// Reads and validates (proto::validateSnapshot). Errors name the path; a missing file is
+// Reads and validates (validateAgentSnapshot). Errors name the path; a missing file is
 // an error with retryable=false and the text "<path>: no such file".
 Result<v1::Snapshot> loadSnapshotFile(const std::string& path);
 

@@ -364,6 +364,28 @@ TEST(SnapshotFile, RoundTripOverwritesAtomically) {
   EXPECT_EQ(files, 1u);  // no temporary left behind
 }
 
+TEST(SnapshotFile, EmptyInterfaceMeansTheAgentsDefault) {
+  TempDir dir;
+  const std::string path = dir.file("s.bin");
+  v1::Snapshot s;
+  s.set_controller_epoch("e1");
+  s.set_generation(1);
+  s.set_node_name("node-a");
+  for (const auto& v : plan(3)) {
+    *s.add_vhosts() = v;
+  }
+  s.mutable_vhosts(0)->set_interface("");  // what the controller sends without a node annotation
+  EXPECT_TRUE(validateAgentSnapshot(s).ok());
+  ASSERT_TRUE(saveSnapshotFile(path, s).ok());
+  auto loaded = loadSnapshotFile(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_EQ(loaded->vhosts(0).interface(), "");
+  s.mutable_vhosts(0)->set_interface("a-very-long-interface");
+  auto bad = validateAgentSnapshot(s);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("vhosts[0].interface"), std::string::npos) << bad.error().message;
+}
+
 TEST(ToAgentConfig, CopiesEveryField) {
   v1::Snapshot s;
   s.set_controller_epoch("e1");
