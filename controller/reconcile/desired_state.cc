@@ -124,7 +124,10 @@ DesiredState computeDesiredState(const ReconcileConfig& config, const ClusterSta
   for (const auto* svc : sorted) {
     auto sel = core::selectService(*svc, config.controller);
     if (sel != core::ServiceSelection::Managed) {
-      bool wasOurs = hasFinalizer(*svc) || hasOurCondition(*svc) || addressesByService.count(svc->key());
+      // The cleanup finalizer is shared by every LoadBalancer implementation: on a Service of
+      // another class it proves nothing (it may be theirs), only our condition or VIPs do.
+      bool wasOurs = hasOurCondition(*svc) || addressesByService.count(svc->key()) ||
+                     (hasFinalizer(*svc) && sel != core::ServiceSelection::OtherClass);
       if (wasOurs) {
         ServiceDesired d;
         d.key = svc->key();
@@ -175,6 +178,17 @@ DesiredState computeDesiredState(const ReconcileConfig& config, const ClusterSta
     bool fresh;  // from a valid request (false: kept previous after an error)
   };
   std::vector<Claimed> claimed;
+  // Reserve what every holder has today before anyone asks for something new, so a holder
+  // whose request changes cannot take an address another holder still uses (whatever the
+  // order). Each Service's own claim below first releases its reservation.
+  for (const auto& m : managed) {
+    if (m.previous.empty()) continue;
+    core::AllocationRequest keep;
+    keep.intent = &m.fallback;
+    keep.count = static_cast<uint32_t>(m.previous.size());
+    keep.previous = m.previous;
+    (void)book.claim(keep);  // refused only when two holders list one address: first one wins
+  }
   for (auto& m : managed) {
     const auto& svc = *m.svc;
     ServiceDesired d;
@@ -334,7 +348,9 @@ DesiredState computeDesiredState(const ReconcileConfig& config, const ClusterSta
     std::sort(observed.begin(), observed.end());
     if (observed != ingress && !ingress.empty()) {
       out.events.push_back({serviceRef(svc), "Normal", std::string(reasons::VipAssigned), "Assigned " + d.condition.message});
-    } else if (!d.condition.status.empty() && d.condition.status == "False" && !hasCondition(svc, d.condition)) {
+    }
+    // Partly placed: the Normal Event above and this Warning both fire (the Warning only once).
+    if (d.condition.status == "False" && !hasCondition(svc, d.condition)) {
       out.events.push_back({serviceRef(svc), "Warning", d.condition.reason, d.condition.message});
     }
   }
