@@ -197,15 +197,22 @@ Result<Allocation> AddressBook::claim(const AllocationRequest& request) {
           }
         }
       }
+      // Lowest free addresses, starting where the last scan found the pool full.
+      const uint32_t from = scanFrom_.count(pool->name) ? scanFrom_.at(pool->name) : 0;
+      uint64_t stop = from;
       for (const auto& r : pool->ranges) {
-        for (uint64_t v = r.first.value; v <= r.last.value && got.size() < want; ++v) {
+        for (uint64_t v = std::max<uint64_t>(r.first.value, from); v <= r.last.value && got.size() < want; ++v) {
           Ipv4 a{static_cast<uint32_t>(v)};
           if (!held_.count(a)) {
             take(a);
           }
+          stop = v;
         }
       }
       if (got.size() == want || (atLeastOne && !got.empty())) {
+        if (prev.empty() && !intent.sharingKey) {  // every address below `stop` is now held
+          scanFrom_[pool->name] = static_cast<uint32_t>(std::min<uint64_t>(stop, UINT32_MAX));
+        }
         std::sort(got.begin(), got.end());
         out.addresses = std::move(got);
         out.pool = pool->name;
@@ -239,6 +246,9 @@ void AddressBook::release(const std::string& serviceKey) {
     std::erase_if(h->second, [&](const AddressHolder& x) { return x.serviceKey == serviceKey; });
     if (h->second.empty()) {
       held_.erase(h);
+      for (auto& [pool, from] : scanFrom_) {  // freed: scans must look at it again
+        from = std::min(from, a.value);
+      }
     }
   }
   byService_.erase(it);

@@ -77,6 +77,7 @@ private:
   std::vector<Pool> pools_;
   std::map<Ipv4, std::vector<AddressHolder>> held_;            // address -> Services using it
   std::map<std::string, std::vector<Ipv4>> byService_;         // serviceKey -> addresses held
+  std::map<std::string, uint32_t> scanFrom_;  // pool -> every pool address below it is held
   std::optional<AllocationFailure> lastFailure_;
 };
 

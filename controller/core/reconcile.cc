@@ -146,6 +146,7 @@ private:
           w.previous.push_back(*a);
         }
       }
+      workIndex_[s->key()] = work_.size();
       work_.push_back(std::move(w));
     }
   }
@@ -179,9 +180,14 @@ private:
   }
 
   void allocate() {
-    // Services that hold addresses first, so a newcomer cannot take them.
-    std::stable_partition(work_.begin(), work_.end(), [](const ServiceWork& w) { return !w.previous.empty(); });
+    // Services that hold addresses first, so a newcomer cannot take them (work_ stays sorted).
+    std::vector<ServiceWork*> order;
     for (auto& w : work_) {
+      order.push_back(&w);
+    }
+    std::stable_partition(order.begin(), order.end(), [](const ServiceWork* w) { return !w->previous.empty(); });
+    for (ServiceWork* wp : order) {
+      ServiceWork& w = *wp;
       if (!w.intent.ok()) {
         keepPrevious(w);
         continue;
@@ -245,12 +251,8 @@ private:
   }
 
   const ServiceWork* workFor(const std::string& key) const {
-    for (const auto& w : work_) {
-      if (w.svc->key() == key) {
-        return &w;
-      }
-    }
-    return nullptr;
+    auto it = workIndex_.find(key);
+    return it == workIndex_.end() ? nullptr : &work_[it->second];
   }
 
   void plan() {
@@ -306,7 +308,8 @@ private:
   std::map<Ipv4, const VirtualIpObserved*> observed_;          // address -> observed VirtualIP
   std::map<std::string, std::vector<Ipv4>> heldBy_;            // service key -> addresses (observed)
   std::set<std::string> seen_;
-  std::vector<ServiceWork> work_;                              // managed Services
+  std::vector<ServiceWork> work_;                              // managed Services, sorted by key
+  std::map<std::string, size_t> workIndex_;                    // service key -> index in work_
   std::map<Ipv4, VipSpec> specs_;                              // desired VIPs
   std::map<Ipv4, std::string> pools_;                          // desired VIP -> pool
   PlanResult plan_;
@@ -436,7 +439,6 @@ Condition Reconciler::serviceCondition(const ServiceWork& w, ServiceOutcome& out
 }
 
 void Reconciler::writeServices() {
-  std::sort(work_.begin(), work_.end(), [](const auto& a, const auto& b) { return a.svc->key() < b.svc->key(); });
   for (const auto& w : work_) {
     writeService(w);
   }
