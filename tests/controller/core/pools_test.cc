@@ -65,6 +65,22 @@ TEST(PoolsTest, AllocatesLowestFreeAndKeepsPrevious) {
   EXPECT_EQ(got->addresses.at(0).toString(), "198.51.100.1");
 }
 
+TEST(PoolsTest, ReleasedAddressesAreReusedLowestFirst) {
+  AddressBook book(pools());
+  auto a = intent("ns/a"), b = intent("ns/b"), c = intent("ns/c"), d = intent("ns/d");
+  EXPECT_EQ(book.claim({&a, 1, {}})->addresses.at(0).toString(), "192.0.2.9");
+  EXPECT_EQ(book.claim({&b, 1, {}})->addresses.at(0).toString(), "192.0.2.10");
+  EXPECT_EQ(book.claim({&c, 1, {}})->addresses.at(0).toString(), "192.0.2.20");
+  book.release("ns/a");
+  EXPECT_EQ(book.claim({&d, 1, {}})->addresses.at(0).toString(), "192.0.2.9");
+  auto e = intent("ns/e");
+  EXPECT_EQ(book.claim({&e, 1, {}})->addresses.at(0).toString(), "192.0.2.21");
+  auto f = intent("ns/f");
+  EXPECT_FALSE(book.claim({&f, 1, {}}));  // full
+  book.release("ns/c");
+  EXPECT_EQ(book.claim({&f, 1, {}})->addresses.at(0).toString(), "192.0.2.20");
+}
+
 TEST(PoolsTest, ExhaustionAndUnknownPoolAreRefusedWithoutSideEffects) {
   AddressBook book(pools());
   auto a = intent("ns/a");
