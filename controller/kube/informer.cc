@@ -163,7 +163,7 @@ Status Informer::listAndReplace() {
     }
     handler_.onSynced();
   }
-  logger_.debug("listed", {{"resource", opts_.resource}, {"items", cache_.size()}, {"resource_version", rv}});
+  logger_.debug("listed", {{"resource", opts_.resource}, {"items", items.size()}, {"resource_version", rv}});
   return okStatus();
 }
 
