@@ -1,6 +1,6 @@
 // libFuzzer target: arbitrary annotation values, spec fields, pools and observed VirtualIPs
-// through parseServiceIntent, parsePools and reconcile. Nothing may crash or throw, and a
-// second reconcile over the applied result must not crash either.
+// through parseServiceIntent, parsePools and computeDesiredState. Nothing may crash or throw,
+// and a second pass over the VirtualIPs the first one produced must not crash either.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <cstdint>
@@ -9,9 +9,11 @@
 
 #include "controller/core/annotations.h"
 #include "controller/core/pools.h"
-#include "controller/core/reconcile.h"
+#include "controller/reconcile/desired_state.h"
 
 using namespace carplb::controller::core;
+using carplb::controller::reconcile::ClusterState;
+using carplb::controller::reconcile::ObservedVip;
 
 namespace {
 
@@ -26,7 +28,13 @@ std::string pick(FuzzedDataProvider& p, const std::vector<std::string>& choices)
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FuzzedDataProvider p(data, size);
-  ReconcileInput in;
+  struct {
+    ControllerConfig config;
+    std::vector<NodeInput> nodes;
+    std::vector<ServiceInput> services;
+    std::vector<EndpointInput> endpoints;
+  } in;
+  ClusterState cluster;
   in.config.pools = {{"public", {"192.0.2.0/28"}, true}, {"extra", {p.ConsumeRandomLengthString(24)}, false}};
   in.config.vhidMax = p.ConsumeIntegralInRange<int>(1, 255);
   in.config.maxBackups = p.ConsumeIntegralInRange<int>(0, 4);
@@ -68,26 +76,37 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   in.endpoints = {{"ns/s0", {"n1", "n2"}}, {"ns/s1", {p.ConsumeRandomLengthString(4)}}};
   const int vips = p.ConsumeIntegralInRange<int>(0, 4);
   for (int i = 0; i < vips; ++i) {
-    VirtualIpObserved v;
-    v.spec.address = p.ConsumeBool() ? "192.0.2." + std::to_string(p.ConsumeIntegralInRange<int>(0, 20))
-                                     : p.ConsumeRandomLengthString(16);
-    v.name = p.ConsumeBool() ? virtualIpName(v.spec.address) : p.ConsumeRandomLengthString(8);
-    v.spec.vhid = p.ConsumeIntegral<int>();
-    v.spec.services = {"ns/s" + std::to_string(p.ConsumeIntegralInRange<int>(0, 4))};
-    v.status.master = "n" + std::to_string(p.ConsumeIntegralInRange<int>(0, 6));
-    v.status.backups = {{"n" + std::to_string(p.ConsumeIntegralInRange<int>(0, 6)), 50}};
-    in.virtualIps.push_back(v);
+    ObservedVip v;
+    auto addr = parseIpv4(p.ConsumeBool() ? "192.0.2." + std::to_string(p.ConsumeIntegralInRange<int>(0, 20))
+                                          : p.ConsumeRandomLengthString(16));
+    if (!addr) continue;
+    v.address = *addr;
+    v.name = p.ConsumeRandomLengthString(8);
+    v.vhid = p.ConsumeIntegral<int>();
+    v.services = {"ns/s" + std::to_string(p.ConsumeIntegralInRange<int>(0, 4))};
+    v.order = {"n" + std::to_string(p.ConsumeIntegralInRange<int>(0, 6)),
+               "n" + std::to_string(p.ConsumeIntegralInRange<int>(0, 6))};
+    cluster.vips.push_back(v);
   }
-  auto out = reconcile(in);
-  if (out.ok()) {
-    for (const auto& w : out->writes) {
-      if (const auto* v = std::get_if<VirtualIpWrite>(&w)) {
-        (void)virtualIpObject(*v).dump();
-        (void)virtualIpStatusPatch(*v).dump();
-      } else if (const auto* s = std::get_if<ServiceStatusWrite>(&w)) {
-        (void)serviceStatusPatch(*s).dump();
-      }
-    }
+  cluster.services = in.services;
+  cluster.nodes = in.nodes;
+  cluster.endpoints = in.endpoints;
+  if (p.ConsumeBool()) cluster.nodesWithoutAgent.insert("n1");
+  auto config = carplb::controller::reconcile::makeReconcileConfig(in.config);
+  if (!config.ok()) return 0;
+  auto desired = computeDesiredState(*config, cluster);
+  // Feed the result back, as the next pass after the writes would see it.
+  ClusterState next = cluster;
+  next.vips.clear();
+  for (const auto& [a, v] : desired.vips) {
+    ObservedVip o;
+    o.address = a;
+    o.name = v.name;
+    o.vhid = v.vhid;
+    o.services = v.services;
+    for (const auto& n : v.nodes) o.order.push_back(n.node);
+    next.vips.push_back(o);
   }
+  (void)computeDesiredState(*config, next);
   return 0;
 }
