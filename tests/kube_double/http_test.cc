@@ -296,13 +296,16 @@ TEST_F(HttpTest, InjectedFailuresLatencyWatchDropsAndRestart) {
   auto end2 = w2.nextEvent(5s);
   ASSERT_TRUE(end2.has_value());
   EXPECT_TRUE(end2->contains("eof")) << "restart ends every watch";
-  HttpResponse after;
-  for (int i = 0; i < 50 && after.code != 200; ++i) {  // the listener reopens on the same port
-    after = call("GET", "/api/v1/namespaces/default/configmaps");
-    if (after.code != 200) {
-      std::this_thread::sleep_for(100ms);
+  bool restarted = false;
+  for (int i = 0; i < 100 && !restarted; ++i) {  // the listener reopens on the same port
+    json st = call("GET", "/_double/state").json();
+    restarted = st.is_object() && st.value("restarts", 0) == 1;
+    if (!restarted) {
+      std::this_thread::sleep_for(50ms);
     }
   }
+  ASSERT_TRUE(restarted) << double_->log();
+  HttpResponse after = call("GET", "/api/v1/namespaces/default/configmaps");
   ASSERT_EQ(after.code, 200);
   EXPECT_EQ(after.json()["items"].size(), 2u) << "objects survive a restart";
   HttpConnection old(port(), "GET", "/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=" + rv);

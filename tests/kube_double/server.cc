@@ -13,6 +13,7 @@
 #include <cpprest/producerconsumerstream.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -282,6 +283,7 @@ private:
     }
     closeListener();
     auto s = open(port_);
+    restarts_.fetch_add(1);
     log_.info("fault: restarted", {{"watches", n}, {"forget_history", forget ? "true" : "false"},
                                    {"reason", s.ok() ? "ok" : s.error().message}});
   }
@@ -492,7 +494,8 @@ private:
     if (path == "/_double/state" && req.method() == methods::GET) {
       Faults f = faults();
       reply(req, 200, json{{"resourceVersion", std::to_string(store_.currentRv())}, {"watchers", store_.watcherCount()},
-                           {"failNextRemaining", f.failCount}, {"latencyMs", f.latency.count()}});
+                           {"failNextRemaining", f.failCount}, {"latencyMs", f.latency.count()},
+                           {"restarts", restarts_.load()}});
       return;
     }
     replyError(req, ApiError{404, "NotFound", "unknown control endpoint " + path +
@@ -883,6 +886,7 @@ private:
   bool stopping_ = false;
   bool restartRequested_ = false;
   bool restartForget_ = false;
+  std::atomic<int> restarts_{0};  // completed restarts, for /_double/state
   std::thread housekeeper_;
 };
 
