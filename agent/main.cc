@@ -1,4 +1,6 @@
 // carplb-agent: flags -> options, wiring, signals (agent/runtime/daemon.h). No logic here.
+#include <malloc.h>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -69,6 +71,10 @@ carplb::Result<carplb::agent::runtime::ClusterOptions> clusterOptions(const carp
 
 int main(int argc, char** argv) {
   using namespace carplb;
+  // Memory: glibc creates up to 8 malloc arenas per core, one per thread that allocates
+  // (gRPC's threads in cluster mode, the status server's thread); each keeps its own free
+  // pages. Two are plenty for a daemon whose work happens on one event-loop thread.
+  ::mallopt(M_ARENA_MAX, 2);
   std::vector<std::string> args(argv + 1, argv + argc);
   auto cl = agent::config::parseCommandLine(args);
   if (!cl) {
