@@ -12,6 +12,9 @@ Duration advertPeriod(uint8_t advbase, uint8_t advskew) {
 }
 
 Duration masterDownInterval(uint8_t advbase, uint8_t advskew) {
+  if (advbase >= 1) {
+    return std::chrono::seconds(advbase) * MasterDownMultiplier + SkewUnit * advskew;
+  }
   return advertPeriod(advbase, advskew) * MasterDownMultiplier;
 }
 

@@ -1,6 +1,8 @@
 #pragma once
 // CARP timers and the "better master" rules (/work/shared/docs/carp-protocol.md sections 3-4).
-// OpenBSD semantics: T = advbase + advskew/256 s; master-down = 3*T, T = 0 counts as 1/256 s.
+// T = advbase + advskew/256 s (all three implementations). Master-down: FreeBSD's
+// 3*advbase + advskew/256 when advbase >= 1, OpenBSD's 3*T for sub-second operation (advbase 0,
+// where FreeBSD's formula would be one interval and flap, as ucarp does). See masterDownInterval.
 // One place computes every interval; everything takes wire bytes so that peer values
 // (advskew 255 in a bow-out) use the same formula.
 #include <chrono>
@@ -23,7 +25,14 @@ inline Duration advertInterval(AdvBase b, AdvSkew s) { return advertInterval(b.v
 // How often a MASTER sends: T, with T = 0 treated as 1/256 s (OpenBSD). Never zero.
 Duration advertPeriod(uint8_t advbase, uint8_t advskew);
 
-// 3*T, with T = 0 treated as 1/256 s. Never zero.
+// How long a BACKUP waits for an advert before it takes over. A local timer policy (it is not on
+// the wire, so interop does not depend on it):
+//   advbase >= 1: 3*advbase + advskew/256 s (FreeBSD). The skew still orders the backups
+//                 (advskew 50 vs 100 take over 195 ms apart) but is not tripled, so detection is
+//                 as fast as keepalived's 3*advert_int + (256-priority)/256 at equal timers
+//                 (OpenBSD's 3*T would be 3*advskew/256 s slower: 117 ms at advskew 10).
+//   advbase 0:    3*T with T = advskew/256 s (OpenBSD), T = 0 counting as 1/256 s.
+// Never zero.
 Duration masterDownInterval(uint8_t advbase, uint8_t advskew);
 inline Duration masterDownInterval(AdvBase b, AdvSkew s) { return masterDownInterval(b.value(), s.value()); }
 

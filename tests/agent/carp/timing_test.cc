@@ -18,9 +18,11 @@ TEST(Timing, AdvertIntervalIsAdvbasePlusSkewOver256) {
   EXPECT_EQ(advertInterval(255, 255), seconds(255) + nanoseconds(996'093'750));  // bow-out
 }
 
-TEST(Timing, MasterDownIsThreeIntervalsWithZeroAsOneSkewUnit) {
+TEST(Timing, MasterDownIsFreeBsdAboveAdvbase0AndThreeIntervalsBelow) {
   EXPECT_EQ(masterDownInterval(1, 0), seconds(3));
-  EXPECT_EQ(masterDownInterval(1, 100), seconds(3) + nanoseconds(3 * 100 * 3'906'250));
+  // advbase >= 1: FreeBSD's 3*advbase + advskew/256 (the skew is not tripled).
+  EXPECT_EQ(masterDownInterval(1, 100), seconds(3) + nanoseconds(100 * 3'906'250));
+  EXPECT_EQ(masterDownInterval(2, 10), seconds(6) + nanoseconds(10 * 3'906'250));
   EXPECT_EQ(masterDownInterval(0, 20), nanoseconds(234'375'000));
   EXPECT_EQ(masterDownInterval(0, 0), nanoseconds(3 * 3'906'250));
   EXPECT_EQ(advertPeriod(0, 0), nanoseconds(3'906'250));

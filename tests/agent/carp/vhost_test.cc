@@ -118,7 +118,7 @@ void run(VirtualHost& v, TimePoint t0, const std::vector<Step>& steps) {
 }
 
 const Duration T = advertInterval(1, 10);         // 1.0390625 s
-const Duration MD = masterDownInterval(1, 10);    // 3.1171875 s
+const Duration MD = masterDownInterval(1, 10);    // 3.0390625 s
 const std::vector<std::string_view> BecomeMaster{"state_changed", "bind_addresses", "send_advert",
                                                  "send_gratuitous_arp"};
 const std::vector<std::string_view> LeaveMaster{"state_changed", "unbind_addresses"};
