@@ -20,20 +20,27 @@ RUN /src/scripts/install-deps --build && rm -rf /var/lib/apt/lists/*
 
 COPY . /src
 # Only the two binaries are built (no tests, benchmarks or fuzzers); same warnings as CI.
+# With `scripts/build-image --prebuilt DIR` the binaries compiled on the host (same Debian 12
+# toolchain and packages) are packaged instead of compiled a second time.
 # A binary whose sources are not in the tree yet is skipped here, and scripts/build-image's
 # checks then report it missing.
 RUN set -eu; \
-    cmake -S /src -B /build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-          -DCMAKE_C_COMPILER=gcc -DCMAKE_CXX_COMPILER=g++ >/dev/null; \
-    targets=$(ninja -C /build -t targets all | sed -n 's/^\(carplb-agent\|carplb-controller\): .*/\1/p' | sort -u); \
-    if [ -z "$targets" ]; then echo "Dockerfile: neither carplb-agent nor carplb-controller is a build target" >&2; exit 1; fi; \
-    echo "building: $targets"; \
-    cmake --build /build -j"$JOBS" --target $targets; \
     mkdir -p /out/bin; \
-    for t in $targets; do \
-      f=$(find /build -type f -name "$t" -perm -u+x | head -n1); \
-      install -m 0755 "$f" /out/bin/"$t"; \
-    done; \
+    if [ -x /src/.prebuilt/carplb-agent ] && [ -x /src/.prebuilt/carplb-controller ]; then \
+      echo "using prebuilt binaries (scripts/build-image --prebuilt)"; \
+      install -m 0755 /src/.prebuilt/carplb-agent /src/.prebuilt/carplb-controller /out/bin/; \
+    else \
+      cmake -S /src -B /build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+            -DCMAKE_C_COMPILER=gcc -DCMAKE_CXX_COMPILER=g++ >/dev/null; \
+      targets=$(ninja -C /build -t targets all | sed -n 's/^\(carplb-agent\|carplb-controller\): .*/\1/p' | sort -u); \
+      if [ -z "$targets" ]; then echo "Dockerfile: neither carplb-agent nor carplb-controller is a build target" >&2; exit 1; fi; \
+      echo "building: $targets"; \
+      cmake --build /build -j"$JOBS" --target $targets; \
+      for t in $targets; do \
+        f=$(find /build -type f -name "$t" -perm -u+x | head -n1); \
+        install -m 0755 "$f" /out/bin/"$t"; \
+      done; \
+    fi; \
     strip --strip-unneeded /out/bin/*; \
     ldd /out/bin/* | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u > /out/libs.txt; \
     while read -r lib; do \
