@@ -92,28 +92,16 @@ echo "ok: CRD served (printer columns), VirtualIP stored, ConfigMap stored"
 
 # 3. idempotent
 k apply -f "$tmp/served.yaml" >"$tmp/apply2.txt" 2>&1 || { cat "$tmp/apply2.txt"; fail "second apply"; }
-if grep -vE ' unchanged$' "$tmp/apply2.txt" | grep -q .; then
+# kubectl always sends a PodDisruptionBudget's spec.selector again (its patchStrategy is
+# "replace" in kubectl's built-in types), so it reports "configured" for it against any server.
+if grep -vE ' unchanged$|^poddisruptionbudget\.policy/.* configured$' "$tmp/apply2.txt" | grep -q .; then
   cat "$tmp/apply2.txt"; fail "second kubectl apply changed something"
 fi
 echo "ok: second apply: everything unchanged"
 
-# 4. helm install + upgrade (generated Secrets kept by lookup) needs every kind the chart
-#    renders; run it only when the double serves them all.
-if [[ -s "$tmp/unserved.txt" ]]; then
-  echo "note: helm install/upgrade part not run: the double does not serve $(awk '{print $2}' "$tmp/unserved.txt" | cut -d/ -f1 | sort -u | tr '\n' ' ')"
-else
-  secret_data() { k -n carplb-helm get secret "$1" -o jsonpath='{.data}'; }
-  "$helm" --kubeconfig "$KUBECONFIG" install demo "$src/charts/carplb" -n carplb-helm --create-namespace \
-    --skip-crds >"$tmp/helm1.txt" 2>&1 || { cat "$tmp/helm1.txt"; fail "helm install"; }
-  for s in demo-carplb-carp demo-carplb-controller-tls demo-carplb-agent-tls; do
-    secret_data "$s" >"$tmp/$s.before" || fail "secret $s missing after helm install"
-  done
-  "$helm" --kubeconfig "$KUBECONFIG" upgrade demo "$src/charts/carplb" -n carplb-helm \
-    --set logLevel=debug >"$tmp/helm2.txt" 2>&1 || { cat "$tmp/helm2.txt"; fail "helm upgrade"; }
-  for s in demo-carplb-carp demo-carplb-controller-tls demo-carplb-agent-tls; do
-    secret_data "$s" >"$tmp/$s.after"
-    cmp -s "$tmp/$s.before" "$tmp/$s.after" || fail "helm upgrade changed Secret $s (lookup must keep it)"
-  done
-  echo "ok: helm install + upgrade: generated Secrets kept"
-fi
+# 4. helm install + upgrade against the double is not possible: Helm v4 writes built-in kinds
+#    (its release Secret, the chart's objects) as protobuf, which the double does not decode
+#    (docs/kube-double.md, "Differences"). kubectl apply of the same rendered objects is step 1-3;
+#    Secret retention across upgrades (`lookup`) is therefore NOT exercised by any test here.
+echo "note: helm install/upgrade not run against the double (Helm sends protobuf; the double speaks JSON only)"
 echo "PASS"

@@ -2,6 +2,8 @@
 
 #include "kube_double/json_util.h"
 
+#include <tuple>
+
 namespace carplb::kubedouble {
 
 namespace {
@@ -66,6 +68,34 @@ std::vector<ResourceType> builtinResourceTypes() {
   ResourceType ev2 = grouped("events.k8s.io", "v1", "events", "event", "Event", Printer::EventsEvent);
   ev2.shortNames = {"ev"};
   out.push_back(ev2);
+  // Plain storage (no controllers behind them) so `kubectl apply -f manifests/` and `helm
+  // install` of the chart work against the double: NAME/AGE columns only.
+  ResourceType sa = core("serviceaccounts", "serviceaccount", "ServiceAccount", true, Printer::Columns);
+  sa.shortNames = {"sa"};
+  out.push_back(sa);
+  for (auto [plural, singular, kind, shortName] :
+       {std::tuple{"deployments", "deployment", "Deployment", "deploy"}, {"daemonsets", "daemonset", "DaemonSet", "ds"}}) {
+    ResourceType t = grouped("apps", "v1", plural, singular, kind, Printer::Columns);
+    t.shortNames = {shortName};
+    t.categories = {"all"};
+    t.hasStatus = true;
+    t.hasGeneration = true;
+    out.push_back(t);
+  }
+  for (auto [plural, singular, kind, namespaced] :
+       {std::tuple{"roles", "role", "Role", true}, {"rolebindings", "rolebinding", "RoleBinding", true},
+        {"clusterroles", "clusterrole", "ClusterRole", false},
+        {"clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding", false}}) {
+    ResourceType t = grouped("rbac.authorization.k8s.io", "v1", plural, singular, kind, Printer::Columns);
+    t.namespaced = namespaced;
+    out.push_back(t);
+  }
+  ResourceType pdb = grouped("policy", "v1", "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget",
+                             Printer::Columns);
+  pdb.shortNames = {"pdb"};
+  pdb.hasStatus = true;
+  pdb.hasGeneration = true;
+  out.push_back(pdb);
   ResourceType crd = grouped("apiextensions.k8s.io", "v1", "customresourcedefinitions",
                              "customresourcedefinition", "CustomResourceDefinition", Printer::Crd);
   crd.namespaced = false;
