@@ -50,13 +50,6 @@ std::string randomHex(size_t bytes) {
   return out;
 }
 
-std::string readFileText(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::string errnoMessage(const std::string& what) { return what + ": " + std::strerror(errno); }
 
 }  // namespace
