@@ -109,7 +109,10 @@ int main(int argc, char** argv) {
                                       ? kube::loadInCluster()
                                       : kube::loadKubeconfig(cl->kubeconfig, cl->context);
   if (!kc) return fail(log, kc.error().message);
-  auto client = kube::RestClient::create(*kc, kube::RestClientOptions{}, clock, log.child("kube"));
+  kube::RestClientOptions restOptions;
+  restOptions.qps = cl->kubeApiQps;
+  restOptions.burst = cl->kubeApiBurst;
+  auto client = kube::RestClient::create(*kc, restOptions, clock, log.child("kube"));
   if (!client) return fail(log, client.error().message);
 
   // Agents.

@@ -475,9 +475,23 @@ struct Controller::Impl {
     bool ok = true;
     std::map<std::string, const kube::VirtualIP*> byName;
     for (const auto& v : observed) byName[v.meta.name] = &v;
+    // Deletes first: a released VIP's vhid may be reused by a new one in the same pass, and two
+    // VirtualIPs must never show the same vhid (nor survive a crash between the two writes).
+    for (const auto& v : observed) {
+      auto addr = core::parseIpv4(v.address);
+      bool managedByUs = v.meta.labels.count("app.kubernetes.io/managed-by") &&
+                         v.meta.labels.at("app.kubernetes.io/managed-by") == "carplb";
+      if (!managedByUs) continue;
+      if (addr && desired.vips.count(*addr)) continue;
+      auto r = client.remove(std::string(VipApiPath) + "/" + v.meta.name);
+      ok &= record("virtualip_delete", r.ok() || r.kind() == kube::ApiErrorKind::NotFound, v.meta.name,
+                   r.ok() ? "" : r.error().message);
+      if (r.ok()) log.info("virtualip deleted", {{"vip", v.meta.name}});
+    }
     for (const auto& [addr, v] : desired.vips) {
       auto it = byName.find(v.name);
       const kube::VirtualIP* have = it == byName.end() ? nullptr : it->second;
+      std::optional<kube::VirtualIP> fresh;
       Json spec = vipSpec(v);
       Json status = vipStatus(v, have);
       if (!have) {
@@ -486,14 +500,33 @@ struct Controller::Impl {
                     {"metadata", {{"name", v.name}, {"labels", {{"app.kubernetes.io/managed-by", "carplb"}}}}},
                     {"spec", spec}};
         auto r = client.create(VipApiPath, obj);
-        ok &= record("virtualip_create", r.ok(), v.name, r.ok() ? "" : r.error().message);
-        if (!r.ok()) continue;
-        log.info("virtualip created", {{"vip", v.name}, {"vhid", v.vhid}});
-        Json created = *r;
-        created["status"] = status;
-        auto s = client.update(std::string(VipApiPath) + "/" + v.name + "/status", created);
-        ok &= record("virtualip_status", s.ok(), v.name, s.ok() ? "" : s.error().message);
-        continue;
+        if (r.ok()) {
+          record("virtualip_create", true, v.name);
+          log.info("virtualip created", {{"vip", v.name}, {"vhid", v.vhid}});
+          Json created = *r;
+          created["status"] = status;
+          auto s = client.update(std::string(VipApiPath) + "/" + v.name + "/status", created);
+          ok &= record("virtualip_status", s.ok(), v.name, s.ok() ? "" : s.error().message);
+          continue;
+        }
+        if (r.kind() != kube::ApiErrorKind::Conflict) {
+          ok &= record("virtualip_create", false, v.name, r.error().message);
+          continue;
+        }
+        // AlreadyExists: the informer cache is behind (its watch is down). Without this the
+        // object would keep its old spec (services, vhid) until the cache recovers: read it
+        // and update it like any observed VirtualIP.
+        auto cur = client.get(std::string(VipApiPath) + "/" + v.name);
+        Result<kube::VirtualIP> parsed = cur.ok() ? kube::parseVirtualIP(*cur)
+                                                  : Result<kube::VirtualIP>(makeError(cur.error().message));
+        if (!parsed) {
+          ok &= record("virtualip_create", false, v.name, r.error().message + "; re-read: " + parsed.error().message);
+          continue;
+        }
+        log.info("virtualip exists but not in cache, updating it", {{"vip", v.name}});
+        fresh = std::move(*parsed);
+        have = &*fresh;
+        status = vipStatus(v, have);
       }
       const Json& haveSpec = have->raw.contains("spec") ? have->raw["spec"] : Json::object();
       if (haveSpec.value("address", "") != spec["address"] || haveSpec.value("vhid", 0) != v.vhid ||
@@ -513,17 +546,6 @@ struct Controller::Impl {
                                                 {"to", status.value("master", "")}});
         }
       }
-    }
-    for (const auto& v : observed) {
-      auto addr = core::parseIpv4(v.address);
-      bool managedByUs = v.meta.labels.count("app.kubernetes.io/managed-by") &&
-                         v.meta.labels.at("app.kubernetes.io/managed-by") == "carplb";
-      if (!managedByUs) continue;
-      if (addr && desired.vips.count(*addr)) continue;
-      auto r = client.remove(std::string(VipApiPath) + "/" + v.meta.name);
-      ok &= record("virtualip_delete", r.ok() || r.kind() == kube::ApiErrorKind::NotFound, v.meta.name,
-                   r.ok() ? "" : r.error().message);
-      if (r.ok()) log.info("virtualip deleted", {{"vip", v.meta.name}});
     }
     return ok;
   }

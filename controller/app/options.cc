@@ -1,5 +1,6 @@
 #include "controller/app/options.h"
 
+#include <exception>
 #include <functional>
 #include <map>
 
@@ -15,6 +16,21 @@ Result<Duration> durationFlag(const std::string& flag, const std::string& value)
     return makeError(flag + ": not a duration: \"" + value + "\" (use e.g. 15s, 500ms, 1m30s)");
   }
   return Duration(*d);
+}
+
+Result<double> positiveNumberFlag(const std::string& flag, const std::string& value, double max) {
+  double d = 0;
+  size_t used = 0;
+  try {
+    d = std::stod(value, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != value.size() || !(d > 0) || d > max) {
+    return makeError(flag + ": must be a number greater than 0 and at most " + std::to_string(static_cast<int>(max)) +
+                     ", got \"" + value + "\"");
+  }
+  return d;
 }
 
 Result<bool> boolFlag(const std::string& flag, const std::string& value) {
@@ -37,6 +53,8 @@ Kubernetes:
   --context NAME           kubeconfig context (default: current-context)
   --namespace NS           namespace of the leader-election Lease (default: the pod's namespace,
                            else carplb-system)
+  --kube-api-qps N         API request rate limit, requests per second (default 20)
+  --kube-api-burst N       API request burst (default 30)
 Leader election (coordination.k8s.io/v1 Lease, like client-go):
   --leader-elect BOOL      elect a leader among replicas (default true)
   --lease-name NAME        Lease name (default carplb-controller)
@@ -120,6 +138,23 @@ Result<CommandLine> parseCommandLine(const std::vector<std::string>& args) {
       {"--carp-secret-file", str(cl.carpSecretFile)},
       {"--grpc-port-file", str(cl.grpcPortFile)},
       {"--http-listen", str(cl.httpListen)},
+      {"--kube-api-qps",
+       [&cl](const std::string& f, const std::string& v) -> Status {
+         auto d = positiveNumberFlag(f, v, 10000);
+         if (!d) return d.error();
+         cl.kubeApiQps = *d;
+         return okStatus();
+       }},
+      {"--kube-api-burst",
+       [&cl](const std::string& f, const std::string& v) -> Status {
+         auto d = positiveNumberFlag(f, v, 10000);
+         if (!d) return d.error();
+         if (*d != static_cast<double>(static_cast<int>(*d))) {
+           return makeError(f + ": must be a whole number, got \"" + v + "\"");
+         }
+         cl.kubeApiBurst = static_cast<int>(*d);
+         return okStatus();
+       }},
       {"--log-level",
        [&cl](const std::string& f, const std::string& v) -> Status {
          if (!Logger::parseLevel(v, cl.logLevel)) {

@@ -34,6 +34,10 @@ struct CommandLine {
   LogLevel logLevel = LogLevel::Info;
   Duration resyncPeriod = std::chrono::minutes(5);
   std::string grpcPortFile;          // tests: write the bound gRPC port here
+  // API client rate limit (token bucket). client-go's 5/10 is too tight for a controller that
+  // also renews its Lease through the same client (kube-controller-manager uses 20/30).
+  double kubeApiQps = 20.0;
+  int kubeApiBurst = 30;
 };
 
 // Errors name the flag: "--lease-duration: not a duration: \"x\" (use e.g. 15s)".
