@@ -2,12 +2,12 @@
 // (tests/e2e/cluster: carplb-kube-double + carplb-controller + 3 carplb-agents in network
 // namespaces). Needs root. Run: bench/annotate/run (results: docs/benchmarks/annotate.md).
 //
-// One Service (class carplb.io/carp, no pool auto-assignment, so it has no address until
-// annotated). Per iteration: take system_clock::now(), PATCH the Service with
-// carplb.io/loadBalancerIPs = VIP (a merge patch over HTTP to the API double), wait for the
-// first gratuitous ARP for VIP on the client's interface (AF_PACKET, kernel timestamp),
-// record the difference; then remove the annotation and wait until no node holds the VIP
-// and its VirtualIP is gone. VIPs rotate over 192.0.2.200..207.
+// Per iteration: take system_clock::now(), POST a LoadBalancer Service (class carplb.io/carp)
+// annotated carplb.io/loadBalancerIPs = VIP to the API double, wait for the first gratuitous
+// ARP for VIP on the client's interface (AF_PACKET, kernel timestamp) and record the
+// difference; then delete the Service and wait until no node holds the VIP and its VirtualIP
+// is gone. (Removing only the annotation does not release the address: the controller keeps
+// the address a Service already holds.) VIPs rotate over 192.0.2.200..207.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -121,19 +121,16 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", capture.error().message.c_str());
     return 1;
   }
-  if (auto s = cl.createService("bench", {}); !s) {
-    std::fprintf(stderr, "%s\n", s.error().message.c_str());
-    return 1;
-  }
   std::this_thread::sleep_for(500ms);
   std::printf("annotation -> first gratuitous ARP; %d iterations; timers %s\n", o.iterations, o.timers.toString().c_str());
   std::vector<double> samples;
   int failures = 0;
   for (int i = 0; i < o.iterations; ++i) {
     const std::string vip = vipAddress(i % 8);
+    const std::string name = "bench-" + std::to_string(i);
     const auto t0 = std::chrono::system_clock::now();
-    if (auto s = cl.annotateService("bench", "carplb.io/loadBalancerIPs", vip); !s) {
-      std::fprintf(stderr, "annotate: %s\n", s.error().message.c_str());
+    if (auto s = cl.createService(name, {{"carplb.io/loadBalancerIPs", vip}}); !s) {
+      std::fprintf(stderr, "create: %s\n", s.error().message.c_str());
       return 1;
     }
     std::optional<ArpPacket> garp;
@@ -146,8 +143,8 @@ int main(int argc, char** argv) {
       std::printf("  %2d %s: %.1f ms (from %s)\n", i + 1, vip.c_str(), samples.back(), garp->senderMac.c_str());
     }
     std::fflush(stdout);
-    if (auto s = cl.annotateService("bench", "carplb.io/loadBalancerIPs", std::nullopt); !s) {
-      std::fprintf(stderr, "remove annotation: %s\n", s.error().message.c_str());
+    if (auto s = cl.deleteService(name); !s) {
+      std::fprintf(stderr, "delete: %s\n", s.error().message.c_str());
       return 1;
     }
     bool gone = waitFor(
@@ -157,7 +154,7 @@ int main(int argc, char** argv) {
         },
         10s, 20ms);
     if (!gone) {
-      std::fprintf(stderr, "%s still bound or its VirtualIP still exists 10 s after the annotation was removed\n", vip.c_str());
+      std::fprintf(stderr, "%s still bound or its VirtualIP still exists 10 s after its Service was deleted\n", vip.c_str());
       return 1;
     }
     std::this_thread::sleep_for(100ms);
