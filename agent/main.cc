@@ -1,5 +1,6 @@
 // carplb-agent: flags -> options, wiring, signals (agent/runtime/daemon.h). No logic here.
 #include <malloc.h>
+#include <sched.h>
 
 #include <cerrno>
 #include <cstring>
@@ -124,5 +125,17 @@ int main(int argc, char** argv) {
     opts.initial = std::move(cfg);
   }
   Logger log("agent", opts.initial.logLevel);
+  if (cl->realtimePriority > 0) {
+    // Sub-second CARP timers must fire on time while the node's CPUs are busy (a late advert is
+    // a takeover): SCHED_RR for the whole agent, as keepalived's vrrp_rt_priority does.
+    sched_param sp{};
+    sp.sched_priority = cl->realtimePriority;
+    if (sched_setscheduler(0, SCHED_RR, &sp) != 0) {
+      log.warn("cannot use realtime scheduling, continuing with normal priority",
+               {{"priority", cl->realtimePriority}, {"error", std::strerror(errno)}});
+    } else {
+      log.info("realtime scheduling", {{"policy", "SCHED_RR"}, {"priority", cl->realtimePriority}});
+    }
+  }
   return agent::runtime::runDaemon(opts, log);
 }

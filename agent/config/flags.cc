@@ -18,7 +18,7 @@ constexpr FlagSpec Specs[] = {
     {"pass", 'p', true},          {"passfile", 'o', true},      {"addr", 'a', true},
     {"advbase", 'b', true},       {"advskew", 'k', true},       {"preempt", 'P', false},
     {"preempt-delay", 0, true},   {"garp-refresh", 0, true},    {"demote", 0, true},
-    {"status-listen", 0, true},   {"log-level", 0, true},
+    {"status-listen", 0, true},   {"log-level", 0, true},       {"realtime-priority", 0, true},
     {"controller", 0, true},      {"node-name", 0, true},       {"tls-ca-file", 0, true},
     {"tls-cert-file", 0, true},   {"tls-key-file", 0, true},    {"tls-server-name", 0, true},
     {"token-file", 0, true},      {"snapshot-file", 0, true},
@@ -184,6 +184,9 @@ single-VIP flags except --interface):
 Common:
       --status-listen H:P    HTTP status endpoint (default 127.0.0.1:9464; "off" disables)
       --log-level LEVEL      debug, info, warn or error (default info)
+      --realtime-priority N  run with SCHED_RR priority N (1..99; needs CAP_SYS_NICE) so
+                             adverts stay on time under CPU load; recommended with sub-second
+                             timers (advbase 0), like keepalived's vrrp_rt_priority (default 0)
   -h, --help                 this text
   -V, --version              print the version
 
@@ -263,6 +266,13 @@ Result<CommandLine> parseCommandLine(const std::vector<std::string>& args) {
         cluster.snapshotFile = value;
       }
       if (!firstClusterFlag) firstClusterFlag = name;
+    } else if (name == "realtime-priority") {
+      int prio = 0;
+      auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), prio);
+      if (ec != std::errc() || ptr != value.data() + value.size() || prio < 0 || prio > 99) {
+        return makeError("--realtime-priority: must be 0..99 (0 = normal scheduling), got \"" + value + "\"");
+      }
+      cl.realtimePriority = prio;
     } else if (name == "log-level") {
       LogLevel l;
       if (!Logger::parseLevel(value, l)) {

@@ -48,6 +48,7 @@ struct CommandLine {
   std::optional<ClusterFlags> cluster;       // --controller and friends
   std::optional<std::string> statusListen;   // overrides the file's statusListen
   std::optional<LogLevel> logLevel;          // overrides the file's logLevel
+  int realtimePriority = 0;                  // --realtime-priority: SCHED_RR priority, 0 = off
 };
 
 // args excludes argv[0].

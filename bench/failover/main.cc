@@ -97,6 +97,7 @@ struct Options {
   int steadySeconds = 10;
   bool load = false;
   bool resources = false;
+  int realtimePriority = 0;  // carplb-agent --realtime-priority
   std::string out;
 };
 
@@ -257,6 +258,8 @@ private:
       AgentOptions ao;
       ao.binary = o_.agent;
       ao.vhosts = {vh};
+      // Sub-second timers: realtime scheduling, as keepalived's vrrp_rt_priority (see docs/agent.md).
+      ao.realtimePriority = o_.realtimePriority;
       return startAgent(*lab_, host, ao, log);
     }
     if (impl_ == "ucarp") {
@@ -487,12 +490,15 @@ int main(int argc, char** argv) {
       o.load = true;
     } else if (a == "--resources") {
       o.resources = true;
+    } else if (a == "--realtime-priority") {
+      o.realtimePriority = std::atoi(value().c_str());
     } else if (a == "--out") {
       o.out = value();
     } else {
       std::fprintf(stderr,
                    "usage: carplb-failover-bench [--agent PATH] [--impls carplb,ucarp,keepalived] "
-                   "[--profiles slow,fast] [--steady-seconds N] [--load] [--resources] [--out FILE.md]\n");
+                   "[--profiles slow,fast] [--steady-seconds N] [--load] [--resources] [--realtime-priority N] "
+                   "[--out FILE.md]\n");
       return 2;
     }
   }

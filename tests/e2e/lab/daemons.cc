@@ -99,6 +99,9 @@ Result<Process> startAgent(Lab& lab, const Host& host, const AgentOptions& optio
   std::string listen = options.statusPort == 0 ? "off" : "127.0.0.1:" + std::to_string(options.statusPort);
   std::string tag = fileTag(host, "agent", options.vhosts.front().vhid);
   std::vector<std::string> argv = {options.binary};
+  if (options.realtimePriority > 0) {
+    argv.insert(argv.end(), {"--realtime-priority", std::to_string(options.realtimePriority)});
+  }
   if (options.vhosts.size() == 1) {
     const auto& vh = options.vhosts.front();
     argv.insert(argv.end(), {"--interface", host.ifname, "--srcip", host.address, "--vhid", std::to_string(vh.vhid),

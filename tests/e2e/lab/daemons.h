@@ -45,6 +45,7 @@ struct AgentOptions {
   std::vector<VirtualHost> vhosts;  // one -> flags; several -> a generated --config file
   uint16_t statusPort = 0;     // 0: --status-listen off
   std::string logLevel = "info";
+  int realtimePriority = 0;    // --realtime-priority (0: normal scheduling)
 };
 Result<Process> startAgent(Lab& lab, const Host& host, const AgentOptions& options, const std::string& logName = "");
 
