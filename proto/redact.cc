@@ -95,8 +95,12 @@ Status validateSnapshot(const v1::Snapshot& s) {
         return makeError(p + ".vips[" + std::to_string(k) + "]: not an IP address: \"" + v.vips(k) + "\"");
       }
     }
-    if (v.advbase() < 1 || v.advbase() > 255) {
-      return makeError(p + ".advbase: must be between 1 and 255, got " + std::to_string(v.advbase()));
+    if (v.advbase() > 255) {
+      return makeError(p + ".advbase: must be between 0 and 255, got " + std::to_string(v.advbase()));
+    }
+    if (v.advbase() == 0 && v.advskew() == 0) {
+      // Sub-second operation is T = advskew/256 s: advbase 0 needs an advskew.
+      return makeError(p + ".advskew: must be at least 1 when advbase is 0 (the advert interval would be 0)");
     }
     if (v.advskew() > 254) {
       return makeError(p + ".advskew: must be between 0 and 254, got " + std::to_string(v.advskew()));

@@ -65,6 +65,12 @@ TEST(Redact, OnlyAuthKeyIsMarkedSensitive) {
 
 TEST(ValidateSnapshot, AcceptsSample) { EXPECT_TRUE(validateSnapshot(sampleSnapshot()).ok()); }
 
+TEST(ValidateSnapshot, AcceptsSubSecondTimers) {
+  auto s = sampleSnapshot();
+  s.mutable_vhosts(0)->set_advbase(0);  // advskew 100: T = 100/256 s (the "fast" profile)
+  EXPECT_TRUE(validateSnapshot(s).ok());
+}
+
 TEST(ValidateSnapshot, ErrorsNameTheField) {
   struct Case {
     const char* name;
@@ -82,7 +88,13 @@ TEST(ValidateSnapshot, ErrorsNameTheField) {
       {"bad srcip", [](v1::Snapshot& s) { s.mutable_vhosts(0)->set_srcip("198.51.100"); }, "snapshot.vhosts[0].srcip"},
       {"no vips", [](v1::Snapshot& s) { s.mutable_vhosts(0)->clear_vips(); }, "snapshot.vhosts[0].vips"},
       {"bad vip", [](v1::Snapshot& s) { s.mutable_vhosts(0)->add_vips("192.0.2.300"); }, "snapshot.vhosts[0].vips[1]"},
-      {"advbase 0", [](v1::Snapshot& s) { s.mutable_vhosts(0)->set_advbase(0); }, "snapshot.vhosts[0].advbase"},
+      {"advbase 0 advskew 0",
+       [](v1::Snapshot& s) {
+         s.mutable_vhosts(0)->set_advbase(0);
+         s.mutable_vhosts(0)->set_advskew(0);
+       },
+       "snapshot.vhosts[0].advskew: must be at least 1 when advbase is 0"},
+      {"advbase 256", [](v1::Snapshot& s) { s.mutable_vhosts(0)->set_advbase(256); }, "snapshot.vhosts[0].advbase: must be between 0 and 255"},
       {"advskew 255", [](v1::Snapshot& s) { s.mutable_vhosts(0)->set_advskew(255); }, "snapshot.vhosts[0].advskew: must be between 0 and 254, got 255"},
       {"no key", [](v1::Snapshot& s) { s.mutable_vhosts(0)->clear_auth_key(); }, "snapshot.vhosts[0].auth_key"},
       {"long key", [](v1::Snapshot& s) { s.mutable_vhosts(0)->set_auth_key("01234567890123456789"); }, "snapshot.vhosts[0].auth_key: must be 1..19 bytes, got 20"},
