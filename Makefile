@@ -3,12 +3,13 @@
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build test test-unit test-asan test-fuzz demo lab bench image clean help
+.PHONY: all deps build test test-unit test-asan test-fuzz demo demo-agent lab bench image clean help
 
 all: build
 
 help:
-	@echo "make demo   - install deps, build, run the built-in lab end to end and clean up"
+	@echo "make demo   - install deps, build, run the cluster lab end to end (API double, controller, 3 agents) and clean up"
+	@echo "make demo-agent - the agent-only lab (3 nodes, 2 VIPs, no controller)"
 	@echo "make lab    - like demo, but leave the lab running and print kubectl commands"
 	@echo "make test   - install deps, build, run every test through ctest (what CI runs)"
 	@echo "make build  - configure + build the default preset"
@@ -43,10 +44,13 @@ test-fuzz: deps
 	ctest --preset fuzz -j $(JOBS)
 
 demo: build
+	@scripts/demo-cluster
+
+demo-agent: build
 	@scripts/demo
 
 lab: build
-	@scripts/demo --keep
+	@scripts/demo-cluster --keep
 
 bench: build
 	@bench/run-all

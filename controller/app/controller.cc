@@ -77,6 +77,13 @@ struct Controller::Impl {
   // What agents reported (worker thread only).
   observe::AgentObservations observations;
   std::set<int> foreignVhidsSeen;  // sticky: a vhid someone else speaks on is never reused
+  // vhid -> (VIP addresses, Services) as planned BEFORE the current pass: agents report on the
+  // plan they ran, and a pass may re-plan (e.g. move a group off a foreign speaker's vhid).
+  struct VhidMembers {
+    std::vector<std::string> addresses;
+    std::set<std::string> services;
+  };
+  std::map<int, VhidMembers> previousVhids;
 
   // Agent health bookkeeping (worker thread only).
   TimePoint leadingSince{};
@@ -228,10 +235,15 @@ struct Controller::Impl {
       }
       std::vector<std::string> addresses;
       std::set<std::string> services;
-      for (const auto& [a, v] : desired.vips) {
-        if (v.vhid != n.vhid) continue;
-        addresses.push_back(v.name);
-        services.insert(v.services.begin(), v.services.end());
+      if (auto prev = previousVhids.find(n.vhid); prev != previousVhids.end()) {
+        addresses = prev->second.addresses;
+        services = prev->second.services;
+      } else {
+        for (const auto& [a, v] : desired.vips) {
+          if (v.vhid != n.vhid) continue;
+          addresses.push_back(v.name);
+          services.insert(v.services.begin(), v.services.end());
+        }
       }
       std::string msg = observe::renderMessage(n, addresses);
       log.info("agent notice", {{"reason", std::string(n.reason)}, {"vhid", n.vhid}, {"message", msg}});
@@ -244,6 +256,13 @@ struct Controller::Impl {
         ref.name = key.substr(slash + 1);
         recorder.record(ref, n.type == observe::NoticeType::Warning ? "Warning" : "Normal", std::string(n.reason), msg);
       }
+    }
+    previousVhids.clear();
+    for (const auto& [a, v] : desired.vips) {
+      if (v.vhid <= 0) continue;
+      auto& m = previousVhids[v.vhid];
+      m.addresses.push_back(v.name);
+      m.services.insert(v.services.begin(), v.services.end());
     }
     if (auto next = observations.nextDeadline()) {
       auto delay = std::chrono::duration_cast<Duration>(*next - clock.wallNow());

@@ -165,9 +165,15 @@ DesiredState computeDesiredState(const ReconcileConfig& config, const ClusterSta
     }
     managed.push_back(std::move(m));
   }
-  // Holders first, so an address in use is never handed to a newcomer.
+  // Holders first, so an address in use is never handed to a newcomer; then Services that ask for
+  // explicit addresses, so a pool allocation never takes an address somebody named; then the rest.
+  auto rank = [](const ManagedService& m) {
+    if (!m.previous.empty()) return 0;
+    if (m.parsed.ok() && m.parsed.intent.source != core::AddressSource::Pool) return 1;
+    return 2;
+  };
   std::stable_sort(managed.begin(), managed.end(),
-                   [](const ManagedService& a, const ManagedService& b) { return !a.previous.empty() && b.previous.empty(); });
+                   [&rank](const ManagedService& a, const ManagedService& b) { return rank(a) < rank(b); });
 
   // ---- addresses --------------------------------------------------------------------------
   core::AddressBook book(config.pools);

@@ -416,6 +416,20 @@ TEST(DesiredState, PoolAllocationLowestFreeThenPoolExhausted) {
   EXPECT_EQ(w.desired("c")->condition.status, "True");
 }
 
+TEST(DesiredState, PoolAllocationNeverTakesAnAddressAnotherNewServiceNames) {
+  World w;
+  // "a-pool" sorts first and takes from the pool; "b-web" names the pool's lowest address.
+  w.cluster.services.push_back(service("a-pool"));
+  w.cluster.services.push_back(service("b-web", {{IpsAnnotation, "192.0.2.200"}}));
+  w.step();
+  ASSERT_NE(w.desired("b-web"), nullptr);
+  ASSERT_TRUE(w.desired("b-web")->ingress.has_value());
+  EXPECT_EQ(*w.desired("b-web")->ingress, strings({"192.0.2.200"}));
+  ASSERT_NE(w.desired("a-pool"), nullptr);
+  ASSERT_TRUE(w.desired("a-pool")->ingress.has_value());
+  EXPECT_EQ(*w.desired("a-pool")->ingress, strings({"192.0.2.201"}));
+}
+
 TEST(DesiredState, UnknownPoolAndAddressOutsidePools) {
   World w;
   w.cluster.services.push_back(service("p", {{"carplb.io/address-pool", "nope"}}));
