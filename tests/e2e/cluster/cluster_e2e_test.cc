@@ -544,11 +544,9 @@ TEST_F(ClusterE2E, ForeignUcarpOnOurVhidIsDetectedMovedAwayAndNothingFlaps) {
   std::cout << "vhid of " << vips[0] << ": " << vhid << " -> " << vhidsBefore[vips[0]] << "\n";
 }
 
-// KNOWN BROKEN (controller): the ForeignSpeaker notice is logged but no Event is written,
-// because Controller::Impl::recordNotices() maps a notice's vhid to Services through the
-// re-planned desired state, from which the foreign vhid has just been removed. Enable once
-// that is fixed.
-TEST_F(ClusterE2E, DISABLED_ForeignUcarpOnOurVhidRaisesWarningEvent) {
+// The ForeignSpeaker notice names the Services of the plan the agents ran (the controller keeps
+// the previous vhid -> VIPs mapping), not the re-planned one the foreign vhid was removed from.
+TEST_F(ClusterE2E, ForeignUcarpOnOurVhidRaisesWarningEvent) {
   buildLab();
   auto vips = createBalanced();
   ASSERT_FALSE(HasFailure());
