@@ -9,25 +9,12 @@
 # ucarp by its PID.
 set -euo pipefail
 out=$1 vhid=$2 pass=$3 advbase=$4 advskew=$5 count=${6:-4}
-ns=carplb-vec-$$
-ucarp_pid=""
-cleanup() {
-  if [[ -n "$ucarp_pid" ]]; then kill "$ucarp_pid" 2>/dev/null || true; wait "$ucarp_pid" 2>/dev/null || true; fi
-  ip netns del "$ns" 2>/dev/null || true
-}
-trap cleanup EXIT INT TERM
-
-ip netns add "$ns"
-ip -n "$ns" link add carplb-v0 type veth peer name carplb-v1
-ip -n "$ns" addr add 192.0.2.1/24 dev carplb-v0
-ip -n "$ns" link set lo up
-ip -n "$ns" link set carplb-v0 up
-ip -n "$ns" link set carplb-v1 up
-
-ip netns exec "$ns" ucarp --interface=carplb-v0 --srcip=192.0.2.1 --vhid="$vhid" --pass="$pass" \
-  --addr=192.0.2.100 --advbase="$advbase" --advskew="$advskew" \
-  --upscript=/bin/true --downscript=/bin/true --ignoreifstate >"$out.ucarp.log" 2>&1 &
-ucarp_pid=$!
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=ucarp_lab.sh
+source "$here/ucarp_lab.sh"
+ucarp_lab_up "carplb-vec-$$"
+ucarp_lab_start "$out.ucarp.log" --vhid="$vhid" --pass="$pass" --advbase="$advbase" --advskew="$advskew"
+ns=$ucarp_lab_ns
 
 # Read raw frames on the peer end; keep IPv4 protocol-112 packets, strip the Ethernet header.
 ip netns exec "$ns" timeout 60 python3 - "$count" >"$out" <<'PY'

@@ -15,20 +15,10 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 vectors=${1:-$here/carplb_vhid42_love_b1_s0.hex}
-ns=carplb-ix-$$
-ucarp_pid=""
-cleanup() {
-  if [[ -n "$ucarp_pid" ]]; then kill "$ucarp_pid" 2>/dev/null || true; wait "$ucarp_pid" 2>/dev/null || true; fi
-  ip netns del "$ns" 2>/dev/null || true
-}
-trap cleanup EXIT INT TERM
-
-ip netns add "$ns"
-ip -n "$ns" link add carplb-v0 type veth peer name carplb-v1
-ip -n "$ns" addr add 192.0.2.1/24 dev carplb-v0
-ip -n "$ns" link set lo up
-ip -n "$ns" link set carplb-v0 up
-ip -n "$ns" link set carplb-v1 up
+# shellcheck source=ucarp_lab.sh
+source "$here/ucarp_lab.sh"
+ucarp_lab_up "carplb-ix-$$"
+ns=$ucarp_lab_ns
 
 ip netns exec "$ns" python3 - "$vectors" <<'PY' &
 import select, socket, struct, sys, time
@@ -64,8 +54,5 @@ sys.exit(0 if ok else 1)
 PY
 py_pid=$!
 sleep 0.2
-ip netns exec "$ns" ucarp --interface=carplb-v0 --srcip=192.0.2.1 --vhid=42 --pass=love \
-  --addr=192.0.2.100 --advbase=1 --advskew=100 --upscript=/bin/true --downscript=/bin/true \
-  --ignoreifstate >/dev/null 2>&1 &
-ucarp_pid=$!
+ucarp_lab_start /dev/null --vhid=42 --pass=love --advbase=1 --advskew=100
 wait "$py_pid"
