@@ -5,7 +5,8 @@
 
 Checks what schema validation cannot: the wiring between objects (selectors, named ports,
 Secret and ConfigMap references, the agent's --controller address), the security posture
-(controller non-root; agent host network with exactly NET_ADMIN + NET_RAW, not privileged),
+(controller non-root; agent host network with exactly NET_ADMIN + NET_RAW, plus SYS_NICE only
+with realtime priority on, not privileged),
 leader election flags, the timer profile in the controller's config file, the rolling update
 of the agent, and that generated TLS material is a CA plus certificates it signed, with the
 controller Service's DNS names.
@@ -165,9 +166,15 @@ def main(argv):
     c.check(apod.get("dnsPolicy") == "ClusterFirstWithHostNet", "agent dnsPolicy must be ClusterFirstWithHostNet")
     c.check(asc.get("privileged") is False, "agent must not be privileged")
     c.check(asc.get("allowPrivilegeEscalation") is False, "agent: allowPrivilegeEscalation must be false")
+    # SCHED_RR (--realtime-priority, CAP_SYS_NICE) only when on: "auto" = 50 for sub-second timers.
+    rt = av["realtimePriority"]
+    subsecond = values["timers"]["profile"] == "fast" or (
+        values["timers"]["profile"] == "custom" and values["timers"]["custom"]["advbase"] == 0)
+    want_rt = (50 if subsecond else 0) if rt == "auto" else int(rt)
+    want_caps = ["NET_ADMIN", "NET_RAW"] + (["SYS_NICE"] if want_rt > 0 else [])
     caps = asc.get("capabilities", {})
-    c.check(caps.get("drop") == ["ALL"] and sorted(caps.get("add", [])) == ["NET_ADMIN", "NET_RAW"],
-            "agent capabilities must be drop ALL, add exactly NET_ADMIN+NET_RAW, got %r" % caps)
+    c.check(caps.get("drop") == ["ALL"] and sorted(caps.get("add", [])) == want_caps,
+            "agent capabilities must be drop ALL, add exactly %s, got %r" % ("+".join(want_caps), caps))
     c.check(apod.get("priorityClassName") == (av["priorityClassName"] or None), "agent priorityClassName")
     us = ds["spec"]["updateStrategy"]
     c.check(us["type"] == "RollingUpdate" and us["rollingUpdate"].get("maxSurge") == 0, "agent: RollingUpdate without surge")
@@ -178,6 +185,9 @@ def main(argv):
     want_ctl = "%s.%s.svc:%d" % (dep["metadata"]["name"], ns, cv["grpc"]["port"])
     c.check(aam.get("--controller") == want_ctl, "agent --controller=%r, expected %r" % (aam.get("--controller"), want_ctl))
     c.check(aam.get("--interface") == values["interface"], "agent --interface")
+    got_rt = aam.get("--realtime-priority")
+    c.check(got_rt == (str(want_rt) if want_rt > 0 else None),
+            "agent --realtime-priority=%r, expected %r" % (got_rt, want_rt if want_rt > 0 else "(none)"))
     host = av["status"]["host"]
     want_listen = "%s:%d" % ("$(POD_IP)" if host == "podIP" else host, av["status"]["port"])
     c.check(aam.get("--status-listen") == want_listen, "agent --status-listen=%r, expected %r" % (aam.get("--status-listen"), want_listen))

@@ -74,3 +74,19 @@ advbase: {{ index $t "advbase" }}
 advskewBase: {{ index $t "advskewBase" }}
 advskewSpacing: {{ index $t "advskewSpacing" }}
 {{- end -}}
+
+{{/* The agent's effective SCHED_RR priority (0 = off): agent.realtimePriority, where "auto" is
+     50 for sub-second timers (profile fast, or custom with advbase 0) and 0 otherwise. */}}
+{{- define "carplb.agentRealtimePriority" -}}
+{{- $v := .Values.agent.realtimePriority -}}
+{{- if eq (toString $v) "auto" -}}
+{{- $p := .Values.timers.profile -}}
+{{- if or (eq $p "fast") (and (eq $p "custom") (eq (int .Values.timers.custom.advbase) 0)) -}}
+50
+{{- else -}}
+0
+{{- end -}}
+{{- else -}}
+{{- int $v -}}
+{{- end -}}
+{{- end -}}
