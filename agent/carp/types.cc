@@ -237,6 +237,7 @@ std::string_view toString(Reason r) {
     case Reason::DemoteHigherThanPeer: return "demote_higher_than_peer";
     case Reason::Shutdown: return "shutdown";
     case Reason::ConfigChanged: return "config_changed";
+    case Reason::ClaimedSilentVhid: return "claimed_silent_vhid";
   }
   return "unknown";
 }

@@ -129,6 +129,8 @@ enum class Reason {
   DemoteHigherThanPeer,  // BACKUP heard a master whose demote count is higher than ours
   Shutdown,              // shutdown(): any -> INIT (MASTER sends a bow-out first)
   ConfigChanged,         // the runtime removed/disabled the vhid (shutdown with this reason)
+  ClaimedSilentVhid,     // start() with claim: a new vhid nobody was heard on -> MASTER at once
+                         // (agent/carp/claim.h)
 };
 
 // Why a received packet was not acted upon. Cheapest checks first (see decodeAdvert()).
@@ -150,7 +152,7 @@ enum class DropReason {
 };
 
 inline constexpr std::size_t DropReasonCount = static_cast<std::size_t>(DropReason::NotReady) + 1;
-inline constexpr std::size_t ReasonCount = static_cast<std::size_t>(Reason::ConfigChanged) + 1;
+inline constexpr std::size_t ReasonCount = static_cast<std::size_t>(Reason::ClaimedSilentVhid) + 1;
 
 std::string_view toString(State s);   // "init", "backup", "master"
 std::string_view stateName(State s);  // "INIT", "BACKUP", "MASTER"

@@ -181,16 +181,25 @@ bool VirtualHost::isLocal(const SourceAddress& a) const {
 
 // ----- events ---------------------------------------------------------------------------------
 
-Actions VirtualHost::start(TimePoint now, bool linkUp) {
+Actions VirtualHost::start(TimePoint now, bool linkUp, bool claim) {
   Actions out;
   if (started_) {
     return out;
   }
   started_ = true;
   linkUp_ = linkUp;
-  if (linkUp) {
-    becomeBackup(Reason::Startup, now, out);
+  if (!linkUp) {
+    return out;
   }
+  if (claim && demote_ == 0) {
+    // The BACKUP bookkeeping a later yield relies on, then straight to MASTER (one
+    // INIT -> MASTER transition, not a BACKUP flash).
+    backupSince_ = now;
+    lastMasterSignal_ = now;
+    becomeMaster(Reason::ClaimedSilentVhid, now, out);
+    return out;
+  }
+  becomeBackup(Reason::Startup, now, out);
   return out;
 }
 
@@ -411,7 +420,7 @@ Actions VirtualHost::step(const Event& event, TimePoint now) {
   struct Visitor {
     VirtualHost& v;
     TimePoint now;
-    Actions operator()(const StartEvent& e) const { return v.start(now, e.linkUp); }
+    Actions operator()(const StartEvent& e) const { return v.start(now, e.linkUp, e.claim); }
     Actions operator()(const LinkEvent& e) const { return v.linkChanged(e.up, now); }
     Actions operator()(const AdvertEvent& e) const { return v.advertReceived(e.advert, now); }
     Actions operator()(const TimerEvent&) const { return v.timerFired(now); }

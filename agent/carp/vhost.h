@@ -8,6 +8,8 @@
 //
 // States and events:
 //   INIT    while not started or the link is down; adverts ignored (counted as not_ready).
+//           start(claim = true) with the link up and no demotion -> MASTER at once
+//           (claimed_silent_vhid; the caller decided with claimVerdict(), claim.h).
 //   BACKUP  master-down timer (3*T) armed. Timer -> MASTER (master_down). Valid advert:
 //           bow-out -> MASTER (bow_out_received); preempt on and peer T longer -> MASTER
 //           (preempt / preempt_after_delay); peer demote higher -> MASTER
@@ -128,7 +130,10 @@ struct VhostStats {
 };
 
 // Events for step(); equivalent to calling the named methods.
-struct StartEvent { bool linkUp = true; };
+struct StartEvent {
+  bool linkUp = true;
+  bool claim = false;
+};
 struct LinkEvent { bool up = true; };
 struct AdvertEvent { ReceivedAdvert advert; };
 struct TimerEvent {};
@@ -143,8 +148,12 @@ public:
   static Result<VirtualHost> create(VhostConfig config, uint64_t initialCounter);
 
   // Begin operating: BACKUP (reason startup) if linkUp, else stay INIT until linkChanged(true).
+  // With `claim` (the caller checked claimVerdict() == Claim: a brand-new vhid nobody was
+  // heard on for a whole master-down interval, see claim.h) and the link up: MASTER at once
+  // (reason claimed_silent_vhid), as a BACKUP whose master-down timer fired would. `claim`
+  // is ignored while the vhid is demoted or the link is down.
   // Calling start() while already started is a no-op.
-  Actions start(TimePoint now, bool linkUp = true);
+  Actions start(TimePoint now, bool linkUp = true, bool claim = false);
   // Link/carrier/usable-address state. Down: -> INIT (unbinding if MASTER). Up: INIT -> BACKUP.
   Actions linkChanged(bool up, TimePoint now);
   // A decoded advert (decodeAdvert()) for this vhid. Drops are counted and reported in

@@ -236,6 +236,9 @@ TEST(VirtualHostReasons, EveryTransitionReasonIsReachable) {
         {"fire", MD, TimerEvent{}, State::Master, BecomeMaster, Reason::MasterDown},
         {"removed", MD + seconds(1), ShutdownEvent{Reason::ConfigChanged}, State::Init,
          {"state_changed", "send_advert", "unbind_addresses"}, Reason::ConfigChanged}}},
+      {"claimed_silent_vhid", baseConfig(),
+       {{"start claiming", seconds(0), StartEvent{true, true}, State::Master, BecomeMaster,
+         Reason::ClaimedSilentVhid}}},
   };
   (void)noop;
   std::array<uint64_t, ReasonCount> seen{};
@@ -658,4 +661,76 @@ TEST(VhostConfigValidation, NamesTheField) {
 }
 
 }  // namespace
+// ----- claim (agent/carp/claim.h decides; start(claim) acts) ------------------------------------
+TEST(VirtualHostClaim, ClaimGoesFromInitToMasterInOneStepWithEverythingAMasterSends) {
+  testing::FakeClock clock;
+  VirtualHost v = makeHost();
+  Actions out = v.start(clock.now(), /*linkUp=*/true, /*claim=*/true);
+  EXPECT_EQ(names(out), BecomeMaster);
+  auto t = transition(out);
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(t->from, State::Init) << "no BACKUP flash in between";
+  EXPECT_EQ(t->to, State::Master);
+  EXPECT_EQ(t->reason, Reason::ClaimedSilentVhid);
+  const auto* bind = find<BindAddresses>(out);
+  ASSERT_NE(bind, nullptr);
+  EXPECT_EQ(bind->vips, std::vector<Ipv4Address>{Vip});
+  const auto* garp = find<SendGratuitousArp>(out);
+  ASSERT_NE(garp, nullptr);
+  EXPECT_EQ(garp->round, 1);
+  EXPECT_EQ(v.nextDeadline(), clock.now() + T) << "adverts every T from now on";
+  EXPECT_EQ(v.stats().transitionsByReason[static_cast<size_t>(Reason::ClaimedSilentVhid)], 1u);
+}
+
+TEST(VirtualHostClaim, AClaimingMasterStillYieldsToABetterOneAndFollowsTheUsualRules) {
+  testing::FakeClock clock;
+  TimePoint t0 = clock.now();
+  VirtualHost v = makeHost();
+  Peer peer;
+  run(v, t0,
+      {
+          {"claim", seconds(0), StartEvent{true, true}, State::Master, BecomeMaster, Reason::ClaimedSilentVhid},
+          {"first periodic advert", T, TimerEvent{}, State::Master, {"send_advert"}},
+          {"second advert brings GARP round 2", 2 * T, TimerEvent{}, State::Master,
+           {"send_advert", "send_gratuitous_arp"}},
+          {"a faster master appears: step down", 2 * T + milliseconds(10), AdvertEvent{peer.advert(1, 0)},
+           State::Backup, LeaveMaster, Reason::HigherPriorityMaster},
+          {"and wait for it as any BACKUP", 2 * T + milliseconds(10) + MD - nanoseconds(1), TimerEvent{},
+           State::Backup, None},
+      });
+}
+
+TEST(VirtualHostClaim, NoClaimWithTheLinkDownOrWhileDemoted) {
+  testing::FakeClock clock;
+  {
+    VirtualHost v = makeHost();
+    run(v, clock.now(),
+        {
+            {"claim with the link down stays INIT", seconds(0), StartEvent{false, true}, State::Init, None},
+            {"link up later is an ordinary BACKUP", seconds(1), LinkEvent{true}, State::Backup, Transition,
+             Reason::LinkUp},
+            {"which waits the full master-down interval", seconds(1) + MD - nanoseconds(1), TimerEvent{},
+             State::Backup, None},
+        });
+  }
+  {
+    VirtualHost v = makeHost();
+    (void)v.setDemote(1, clock.now());  // before start: a demoted node never claims
+    run(v, clock.now(),
+        {
+            {"claim while demoted is an ordinary start", seconds(0), StartEvent{true, true}, State::Backup,
+             Transition, Reason::Startup},
+        });
+  }
+  {
+    VirtualHost v = makeHost();
+    run(v, clock.now(),
+        {
+            {"started without claim", seconds(0), StartEvent{true, false}, State::Backup, Transition,
+             Reason::Startup},
+            {"a second start with claim is a no-op", seconds(1), StartEvent{true, true}, State::Backup, None},
+        });
+  }
+}
+
 }  // namespace carplb::agent::carp
