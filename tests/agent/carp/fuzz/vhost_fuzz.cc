@@ -68,7 +68,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Actions out;
     switch (kind) {
       case 0:
-        out = v.start(now, fdp.ConsumeBool());
+        out = v.start(now, fdp.ConsumeBool(), fdp.ConsumeBool());
         break;
       case 1:
         out = v.linkChanged(fdp.ConsumeBool(), now);
