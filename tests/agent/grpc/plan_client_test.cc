@@ -10,7 +10,7 @@
 #include "agent/grpc/snapshot_file.h"
 #include "agent/grpc/to_agent_config.h"
 #include "controller/grpc/plan_server.h"
-#include "proto/tls_fixture.h"
+#include "proto/plan_server_fixture.h"
 
 namespace carplb::agent::rpc {
 namespace {
@@ -18,45 +18,17 @@ namespace {
 using namespace std::chrono_literals;
 using carplb::controller::rpc::AgentEventKind;
 using carplb::controller::rpc::PlanServer;
-using carplb::controller::rpc::PlanServerOptions;
 using carplb::testing::eventually;
+using carplb::testing::PlanServerHarness;
 using carplb::testing::TempDir;
-using carplb::testing::TlsMaterial;
 
-constexpr const char* Token = "agent-token-0123456789";
-constexpr const char* Secret = "cluster-secret-0123456789abcdef";
-
-struct Capture {
-  std::mutex mu;
-  std::vector<std::string> lines;
-  LogSink sink() {
-    return [this](std::string_view l) {
-      std::lock_guard lock(mu);
-      lines.emplace_back(l);
-    };
-  }
-  bool contains(std::string_view needle) {
-    std::lock_guard lock(mu);
-    for (const auto& l : lines) {
-      if (l.find(needle) != std::string::npos) {
-        return true;
-      }
-    }
-    return false;
-  }
-};
+constexpr const char* Token = carplb::testing::TestAgentToken;
 
 std::vector<v1::Vhost> plan(uint32_t advskew) {
-  std::vector<v1::Vhost> out(1);
-  out[0].set_vhid(21);
-  out[0].set_interface("eth0");
-  out[0].add_vips("192.0.2.21");
-  out[0].set_advbase(1);
-  out[0].set_advskew(advskew);
-  out[0].set_preempt(true);
-  out[0].set_preempt_delay_seconds(30);
-  EXPECT_TRUE(carplb::controller::rpc::fillVhidKeys(out, Secret).ok());
-  return out;
+  v1::Vhost v = carplb::testing::testVhost(21, "192.0.2.21", advskew);
+  v.set_preempt(true);
+  v.set_preempt_delay_seconds(30);
+  return carplb::testing::withKeys({v});
 }
 
 // Records what the agent would apply.
@@ -84,19 +56,12 @@ struct FakeAgent {
   }
 };
 
-class PlanClientTest : public ::testing::Test {
-protected:
-  PlanClientTest() : tls_(dir_), logger_("test", LogLevel::Debug, logs_.sink()) {}
+bool acked(PlanServer& server, const std::string& node, uint64_t generation);
 
+class PlanClientTest : public ::testing::Test, protected PlanServerHarness {
+protected:
   std::unique_ptr<PlanServer> startServer(const std::string& listen = "127.0.0.1:0") {
-    PlanServerOptions o;
-    o.listenAddress = listen;
-    o.serverCertPem = tls_.serverCertPem;
-    o.serverKeyPem = tls_.serverKeyPem;
-    o.agentToken = Token;
-    auto s = PlanServer::start(o, clock_, logger_.child("controller"), serverMetrics_);
-    EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message);
-    return s.ok() ? std::move(s.value()) : nullptr;
+    return PlanServerHarness::startServer(serverOptions(listen));
   }
 
   PlanClientOptions clientOptions(int port, const std::string& node = "node-a") {
@@ -113,16 +78,30 @@ protected:
   }
 
   std::unique_ptr<PlanClient> makeClient(PlanClientOptions o, FakeAgent& agent) {
-    return std::make_unique<PlanClient>(std::move(o), agent.fn(), logger_.child("agent"), clientMetrics_,
+    return std::make_unique<PlanClient>(std::move(o), agent.fn(), logs_.logger("agent"), clientMetrics_,
                                         std::make_unique<SystemRandom>(42));
   }
 
-  TempDir dir_;
-  TlsMaterial tls_;
-  Capture logs_;
-  Logger logger_;
-  SystemClock clock_;
-  Registry serverMetrics_;
+  // A server publishing plan(advskew) to node-a and a started client for node-a. Members in
+  // this order so the client stops before its agent and the server go away.
+  struct Running {
+    std::unique_ptr<PlanServer> server;
+    std::unique_ptr<FakeAgent> agent = std::make_unique<FakeAgent>();
+    std::unique_ptr<PlanClient> client;
+  };
+  // Use with ASSERT_NO_FATAL_FAILURE. With waitForAck the client has acked generation 1 when
+  // this returns.
+  void startRunning(Running& r, uint32_t advskew = 0, bool waitForAck = true) {
+    r.server = startServer();
+    ASSERT_TRUE(r.server);
+    r.server->publish("node-a", plan(advskew));
+    r.client = makeClient(clientOptions(r.server->port()), *r.agent);
+    ASSERT_TRUE(r.client->start().ok());
+    if (waitForAck) {
+      ASSERT_TRUE(eventually([&] { return acked(*r.server, "node-a", 1); }));
+    }
+  }
+
   Registry clientMetrics_;
 };
 
@@ -136,13 +115,10 @@ bool acked(PlanServer& server, const std::string& node, uint64_t generation) {
 }
 
 TEST_F(PlanClientTest, HelloSnapshotAckRoundTripAndReports) {
-  auto server = startServer();
-  ASSERT_TRUE(server);
-  server->publish("node-a", plan(0));
-  FakeAgent agent;
-  auto client = makeClient(clientOptions(server->port()), agent);
-  ASSERT_TRUE(client->start().ok());
-  ASSERT_TRUE(eventually([&] { return acked(*server, "node-a", 1); }));
+  Running r;
+  ASSERT_NO_FATAL_FAILURE(startRunning(r));
+  auto& [server, agentPtr, client] = r;
+  FakeAgent& agent = *agentPtr;
   ASSERT_EQ(agent.count(), 1u);
   EXPECT_EQ(agent.last().vhosts(0).vhid(), 21u);
   EXPECT_EQ(client->applied(), std::make_pair(server->epoch(), uint64_t{1}));
@@ -177,13 +153,9 @@ TEST_F(PlanClientTest, HelloSnapshotAckRoundTripAndReports) {
 }
 
 TEST_F(PlanClientTest, SameGenerationTwiceIsNotReapplied) {
-  auto server = startServer();
-  ASSERT_TRUE(server);
-  server->publish("node-a", plan(0));
-  FakeAgent agent;
-  auto client = makeClient(clientOptions(server->port()), agent);
-  ASSERT_TRUE(client->start().ok());
-  ASSERT_TRUE(eventually([&] { return acked(*server, "node-a", 1); }));
+  Running r;
+  ASSERT_NO_FATAL_FAILURE(startRunning(r));
+  auto& [server, agent, client] = r;
   // Another stream for node-a replaces the client's; the client reconnects and gets
   // generation 1 again: acked, not applied.
   FakeAgent intruder;
@@ -197,19 +169,17 @@ TEST_F(PlanClientTest, SameGenerationTwiceIsNotReapplied) {
   ASSERT_TRUE(eventually([&] {
     return clientMetrics_.counter("carplb_agent_snapshots_unchanged_total", "").get() >= 1.0;
   }));
-  EXPECT_EQ(agent.count(), 1u);
+  EXPECT_EQ(agent->count(), 1u);
   EXPECT_EQ(client->applyCount(), 1u);
 }
 
 TEST_F(PlanClientTest, ReconnectsAfterServerRestart) {
-  auto server = startServer();
-  ASSERT_TRUE(server);
+  Running r;
+  ASSERT_NO_FATAL_FAILURE(startRunning(r));
+  auto& [server, agentPtr, client] = r;
+  FakeAgent& agent = *agentPtr;
   const int port = server->port();
-  server->publish("node-a", plan(0));
-  FakeAgent agent;
-  auto client = makeClient(clientOptions(port), agent);
-  ASSERT_TRUE(client->start().ok());
-  ASSERT_TRUE(eventually([&] { return agent.count() == 1; }));
+  ASSERT_EQ(agent.count(), 1u);
   const std::string firstEpoch = server->epoch();
   server.reset();  // controller goes away: the agent keeps its snapshot (fail static)
   ASSERT_TRUE(eventually([&] { return !client->connected(); }));
@@ -232,15 +202,10 @@ TEST_F(PlanClientTest, PersistedSnapshotIsReloadedWhenControllerUnreachable) {
   const std::string path = dir_.file("snapshot.bin");
   std::string epoch;
   {
-    auto server = startServer();
-    ASSERT_TRUE(server);
-    server->publish("node-a", plan(7));
-    epoch = server->epoch();
-    FakeAgent agent;
-    auto client = makeClient(clientOptions(server->port()), agent);
-    ASSERT_TRUE(client->start().ok());
-    ASSERT_TRUE(eventually([&] { return acked(*server, "node-a", 1); }));
-    client->stop();
+    Running r;
+    ASSERT_NO_FATAL_FAILURE(startRunning(r, 7));
+    epoch = r.server->epoch();
+    r.client->stop();
   }
   struct stat st {};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
@@ -268,13 +233,10 @@ TEST_F(PlanClientTest, PersistedSnapshotIsReloadedWhenControllerUnreachable) {
 }
 
 TEST_F(PlanClientTest, ApplyFailureIsReportedAndNotAcked) {
-  auto server = startServer();
-  ASSERT_TRUE(server);
-  server->publish("node-a", plan(0));
-  FakeAgent agent;
-  agent.next = makeError("vhids[0].interface: eth0 does not exist");
-  auto client = makeClient(clientOptions(server->port()), agent);
-  ASSERT_TRUE(client->start().ok());
+  Running r;
+  r.agent->next = makeError("vhids[0].interface: eth0 does not exist");
+  ASSERT_NO_FATAL_FAILURE(startRunning(r, 0, /*waitForAck=*/false));
+  auto& [server, agent, client] = r;
   bool sawError = false;
   ASSERT_TRUE(eventually([&] {
     for (const auto& e : server->drainEvents()) {
@@ -292,15 +254,10 @@ TEST_F(PlanClientTest, ApplyFailureIsReportedAndNotAcked) {
 }
 
 TEST_F(PlanClientTest, KeysNeverLoggedEvenAtDebug) {
-  auto server = startServer();
-  ASSERT_TRUE(server);
-  server->publish("node-a", plan(0));
-  FakeAgent agent;
-  auto client = makeClient(clientOptions(server->port()), agent);
-  ASSERT_TRUE(client->start().ok());
-  ASSERT_TRUE(eventually([&] { return acked(*server, "node-a", 1); }));
-  client->stop();
-  server.reset();
+  Running r;
+  ASSERT_NO_FATAL_FAILURE(startRunning(r));
+  r.client->stop();
+  r.server.reset();
   EXPECT_TRUE(logs_.contains("<redacted>"));  // the snapshot was printed at debug ...
   EXPECT_FALSE(logs_.contains(plan(0)[0].auth_key()));  // ... without its key
   EXPECT_FALSE(logs_.contains(Token));

@@ -7,52 +7,22 @@
 #include "carplb/v1/agent.grpc.pb.h"
 #include "controller/grpc/plan_server.h"
 #include "controller/grpc/vhid_key.h"
-#include "proto/tls_fixture.h"
+#include "proto/plan_server_fixture.h"
 
 namespace carplb::controller::rpc {
 namespace {
 
 using carplb::testing::eventually;
-using carplb::testing::TempDir;
+using carplb::testing::PlanServerHarness;
+using carplb::testing::testVhost;
 using carplb::testing::TlsMaterial;
+using carplb::testing::withKeys;
 
-constexpr const char* Token = "agent-token-0123456789";
-constexpr const char* ClusterSecret = "cluster-secret-0123456789abcdef";
-
-struct LogCapture {
-  std::mutex mu;
-  std::vector<std::string> lines;
-  Logger logger() {
-    return Logger("controller", LogLevel::Debug, [this](std::string_view line) {
-      std::lock_guard lock(mu);
-      lines.emplace_back(line);
-    });
-  }
-  bool contains(std::string_view needle) {
-    std::lock_guard lock(mu);
-    for (const auto& l : lines) {
-      if (l.find(needle) != std::string::npos) {
-        return true;
-      }
-    }
-    return false;
-  }
-};
+constexpr const char* Token = carplb::testing::TestAgentToken;
+constexpr const char* ClusterSecret = carplb::testing::TestClusterSecret;
 
 std::vector<v1::Vhost> plan(uint32_t advskew) {
-  std::vector<v1::Vhost> out(2);
-  out[0].set_vhid(12);
-  out[0].set_interface("eth0");
-  out[0].add_vips("192.0.2.12");
-  out[0].set_advbase(1);
-  out[0].set_advskew(advskew);
-  out[1].set_vhid(11);
-  out[1].set_interface("eth0");
-  out[1].add_vips("192.0.2.11");
-  out[1].set_advbase(1);
-  out[1].set_advskew(200);
-  EXPECT_TRUE(fillVhidKeys(out, ClusterSecret).ok());
-  return out;
+  return withKeys({testVhost(12, "192.0.2.12", advskew), testVhost(11, "192.0.2.11", 200)});
 }
 
 // One raw agent stream.
@@ -90,21 +60,14 @@ struct RawAgent {
   }
 };
 
-class PlanServerTest : public ::testing::Test {
+class PlanServerTest : public ::testing::Test, protected PlanServerHarness {
 protected:
-  PlanServerTest() : tls_(dir_) {}
-
   std::unique_ptr<PlanServer> startServer(std::string clientCa = "", std::string token = Token) {
-    PlanServerOptions o;
-    o.listenAddress = "127.0.0.1:0";
-    o.serverCertPem = tls_.serverCertPem;
-    o.serverKeyPem = tls_.serverKeyPem;
+    PlanServerOptions o = serverOptions();
     o.agentToken = std::move(token);
     o.clientCaPem = std::move(clientCa);
     o.onEvents = [this] { notified_++; };
-    auto s = PlanServer::start(o, clock_, logs_.logger(), metrics_);
-    EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message);
-    return s.ok() ? std::move(s.value()) : nullptr;
+    return PlanServerHarness::startServer(std::move(o));
   }
 
   static std::vector<AgentEventKind> kinds(const std::vector<AgentEvent>& evs, const std::string& node) {
@@ -117,11 +80,6 @@ protected:
     return out;
   }
 
-  TempDir dir_;
-  TlsMaterial tls_;
-  SystemClock clock_;
-  LogCapture logs_;
-  Registry metrics_;
   std::atomic<int> notified_{0};
 };
 
@@ -184,7 +142,7 @@ TEST_F(PlanServerTest, HelloSnapshotAckRoundTrip) {
   EXPECT_EQ(agents[0].ackedGeneration.value_or(0), 1u);
   EXPECT_EQ(agents[0].publishedGeneration, 1u);
   EXPECT_EQ(agents[0].hello.version(), "test");
-  EXPECT_EQ(metrics_.gauge("carplb_controller_agents_connected", "").get(), 1.0);
+  EXPECT_EQ(serverMetrics_.gauge("carplb_controller_agents_connected", "").get(), 1.0);
 
   // The agent goes away: unhealthy, Disconnected event.
   agent.close();
@@ -197,7 +155,7 @@ TEST_F(PlanServerTest, HelloSnapshotAckRoundTrip) {
     }
     return false;
   }));
-  EXPECT_EQ(metrics_.gauge("carplb_controller_agents_connected", "").get(), 0.0);
+  EXPECT_EQ(serverMetrics_.gauge("carplb_controller_agents_connected", "").get(), 0.0);
 }
 
 TEST_F(PlanServerTest, PushesOnlyChangedSnapshots) {
@@ -247,7 +205,7 @@ TEST_F(PlanServerTest, WrongOrMissingTokenIsRefusedAndLogged) {
     EXPECT_FALSE(agent.rw->Read(&in));
     EXPECT_EQ(agent.close().error_code(), grpc::StatusCode::UNAUTHENTICATED);
   }
-  auto& refused = metrics_.counter("carplb_controller_agents_refused_total", "");
+  auto& refused = serverMetrics_.counter("carplb_controller_agents_refused_total", "");
   EXPECT_EQ(refused.get({{"reason", "bad_token"}}), 1.0);
   EXPECT_EQ(refused.get({{"reason", "missing_credentials"}}), 1.0);
   EXPECT_TRUE(logs_.contains("agent refused"));
@@ -281,7 +239,7 @@ TEST_F(PlanServerTest, FirstMessageMustBeHello) {
   ack.mutable_ack()->set_generation(1);
   agent.rw->Write(ack);
   EXPECT_EQ(agent.close().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(metrics_.counter("carplb_controller_agents_refused_total", "").get({{"reason", "no_hello"}}), 1.0);
+  EXPECT_EQ(serverMetrics_.counter("carplb_controller_agents_refused_total", "").get({{"reason", "no_hello"}}), 1.0);
 }
 
 TEST_F(PlanServerTest, NewerStreamReplacesOlderForSameNode) {
@@ -299,7 +257,7 @@ TEST_F(PlanServerTest, NewerStreamReplacesOlderForSameNode) {
   EXPECT_FALSE(first.rw->Read(&in));
   EXPECT_EQ(first.close().error_code(), grpc::StatusCode::ABORTED);
   EXPECT_TRUE(server->agentHealthy("node-a"));
-  EXPECT_EQ(metrics_.gauge("carplb_controller_agents_connected", "").get(), 1.0);
+  EXPECT_EQ(serverMetrics_.gauge("carplb_controller_agents_connected", "").get(), 1.0);
   second.ctx.TryCancel();
 }
 
@@ -331,13 +289,13 @@ TEST_F(PlanServerTest, StartRefusesMissingTlsOrAuth) {
   PlanServerOptions o;
   o.listenAddress = "127.0.0.1:0";
   o.agentToken = Token;
-  auto noTls = PlanServer::start(o, clock_, logs_.logger(), metrics_);
+  auto noTls = PlanServer::start(o, clock_, logs_.logger("controller"), serverMetrics_);
   ASSERT_FALSE(noTls.ok());
   EXPECT_NE(noTls.error().message.find("serverCertPem"), std::string::npos);
   o.serverCertPem = tls_.serverCertPem;
   o.serverKeyPem = tls_.serverKeyPem;
   o.agentToken.clear();
-  auto noAuth = PlanServer::start(o, clock_, logs_.logger(), metrics_);
+  auto noAuth = PlanServer::start(o, clock_, logs_.logger("controller"), serverMetrics_);
   ASSERT_FALSE(noAuth.ok());
   EXPECT_NE(noAuth.error().message.find("agentToken"), std::string::npos);
 }
