@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 namespace carplb::kubedouble {
 namespace {
 
@@ -313,6 +315,87 @@ TEST_F(HttpTest, InjectedFailuresLatencyWatchDropsAndRestart) {
   auto err = old.nextEvent(5s);
   ASSERT_TRUE(err.has_value());
   EXPECT_EQ((*err)["object"]["code"], 410) << "history was forgotten: watchers must relist";
+}
+
+// --authorize with the chart's rendered RBAC (manifests/carplb.yaml): the controller's token is
+// its ServiceAccount; what the chart does not grant is a 403 Status like kube-apiserver's, logged
+// by the double and counted in /_double/authz; the administrator (no token here) is not limited.
+TEST_F(HttpTest, AuthorizeEnforcesTheChartsRbacForTokenUsers) {
+  const std::string user = "system:serviceaccount:carplb-system:carplb-controller";
+  startDouble({"--authorize", CARPLB_SOURCE_DIR "/manifests/carplb.yaml", "--authorize-token", "ctl-t0k=en==" "=" + user,
+               "--authorize-token", "other=system:serviceaccount:default:someone"});
+  const std::map<std::string, std::string> ctl = {{"Authorization", "Bearer ctl-t0k=en=="}};
+  const std::map<std::string, std::string> other = {{"Authorization", "Bearer other"}};
+  ASSERT_EQ(call("POST", "/api/v1/namespaces", json{{"metadata", {{"name", "carplb-system"}}}}).code, 201);
+
+  // Allowed by the ClusterRole: list and watch Services everywhere, discovery.
+  EXPECT_EQ(call("GET", "/api/v1/services", nullptr, ctl).code, 200);
+  EXPECT_EQ(call("GET", "/apis", nullptr, ctl).code, 200);
+  EXPECT_EQ(call("GET", "/api/v1", nullptr, ctl).code, 200);
+  // Not granted: Secrets, and anything for a user without bindings.
+  HttpResponse r = call("GET", "/api/v1/namespaces/carplb-system/secrets", nullptr, ctl);
+  EXPECT_EQ(r.code, 403);
+  json st = r.json();
+  EXPECT_EQ(st["kind"], "Status");
+  EXPECT_EQ(st["reason"], "Forbidden");
+  EXPECT_EQ(st["code"], 403);
+  EXPECT_EQ(st["message"], "secrets is forbidden: User \"" + user +
+                               "\" cannot list resource \"secrets\" in API group \"\" in the namespace \"carplb-system\"");
+  EXPECT_EQ(call("GET", "/api/v1/services", nullptr, other).code, 403);
+  // Leases: create in the release namespace, get/update only the chart's Lease by name.
+  const std::string leases = "/apis/coordination.k8s.io/v1/namespaces/carplb-system/leases";
+  json lease = {{"metadata", {{"name", "carplb-controller"}}}, {"spec", {{"holderIdentity", "a"}}}};
+  EXPECT_EQ(call("POST", leases, lease, ctl).code, 201);
+  EXPECT_EQ(call("GET", leases + "/carplb-controller", nullptr, ctl).code, 200);
+  EXPECT_EQ(call("GET", leases + "/another", nullptr, ctl).code, 403);
+  EXPECT_EQ(call("DELETE", leases + "/carplb-controller", nullptr, ctl).code, 403);
+  EXPECT_EQ(call("POST", "/apis/coordination.k8s.io/v1/namespaces/default/leases", lease, ctl).code, 403);
+  // The administrator is not limited; a token user cannot reach the control endpoint; an
+  // unknown token is 401.
+  EXPECT_EQ(call("GET", "/api/v1/namespaces/carplb-system/secrets").code, 200);
+  EXPECT_EQ(call("GET", "/_double/authz", nullptr, ctl).code, 403);
+  EXPECT_EQ(call("GET", "/api/v1/services", nullptr, {{"Authorization", "Bearer nope"}}).code, 401);
+
+  json authz = call("GET", "/_double/authz").json();
+  ASSERT_TRUE(authz.is_object()) << authz;
+  EXPECT_EQ(authz["denied"], 5);  // 4 for the controller, 1 for the user without bindings
+  json ctlReport;
+  for (const auto& u : authz["users"]) {
+    if (u["user"] == user) ctlReport = u;
+  }
+  ASSERT_TRUE(ctlReport.is_object()) << authz.dump(2);
+  EXPECT_EQ(ctlReport["denied"], 4);
+  bool sawSecrets = false;
+  for (const auto& q : ctlReport["requests"]) {
+    if (q.value("resource", "") == "secrets") {
+      sawSecrets = true;
+      EXPECT_FALSE(q["allowed"].get<bool>());
+      EXPECT_EQ(q["verb"], "list");
+    }
+  }
+  EXPECT_TRUE(sawSecrets) << ctlReport.dump(2);
+  uint64_t listServices = 0;
+  for (const auto& g : ctlReport["grants"]) {
+    if (g["verb"] == "list" && g["resource"] == "services") listServices += g["used"].get<uint64_t>();
+  }
+  EXPECT_EQ(listServices, 1u);
+  // Every denial is in the double's log.
+  const std::string log = double_->log();
+  EXPECT_NE(log.find("msg=forbidden"), std::string::npos) << log;
+  EXPECT_NE(log.find("cannot list resource \\\"secrets\\\""), std::string::npos) << log;
+}
+
+TEST_F(HttpTest, AuthorizeRejectsBadFlagsAndPolicies) {
+  auto d = DoubleProcess::start(CARPLB_KUBE_DOUBLE_BIN, {"--authorize-token", "t=alice"});
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.error().message.find("--authorize-token needs --authorize FILE"), std::string::npos) << d.error().message;
+  const std::string bad = ::testing::TempDir() + "/carplb-bad-rbac.yaml";
+  std::ofstream(bad) << "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: x\n"
+                        "rules:\n  - apiGroups: ['']\n    resources: [services]\n    verbs: get\n";
+  d = DoubleProcess::start(CARPLB_KUBE_DOUBLE_BIN, {"--authorize", bad});
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.error().message.find("ClusterRole/x: rules[0].verbs: must be a list of strings"), std::string::npos)
+      << d.error().message;
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "kube_double/store.h"
 
 #include <csignal>
+#include <memory>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -25,7 +26,13 @@ constexpr const char* Usage = R"(usage: carplb-kube-double [flags]
   --port-file FILE            write the bound port to FILE once serving
   --kubeconfig-out FILE       write a kubeconfig for kubectl (server, CA, token)
   --seed FILE                 preload objects (JSON/YAML list, List, or documents); repeatable
-  --token TOKEN               require "Authorization: Bearer TOKEN"
+  --token TOKEN               require "Authorization: Bearer TOKEN" (the administrator: no RBAC)
+  --authorize FILE            RBAC: ClusterRoles/Roles/(Cluster)RoleBindings from FILE (YAML
+                              documents, e.g. manifests/carplb.yaml) decide what token users
+                              may do; denied requests get 403 and a "forbidden" log line
+  --authorize-token TOKEN=USER   bearer TOKEN authenticates USER (e.g.
+                              system:serviceaccount:carplb-system:carplb-controller); repeatable
+  --kubeconfig-out-for USER=FILE  write a kubeconfig with USER's token; repeatable
   --tls-cert FILE --tls-key FILE   serve HTTPS with this certificate
   --tls-self-signed DIR       generate DIR/tls.crt + DIR/tls.key and serve HTTPS
   --openapi FILE              serve FILE (JSON) at /openapi/v2 (default: 404)
@@ -36,7 +43,8 @@ constexpr const char* Usage = R"(usage: carplb-kube-double [flags]
   --fail-next CODE:COUNT[:RETRY_AFTER]  fault: answer the next COUNT API requests with CODE
   --drop-watches-every SEC    fault: end all watch streams every SEC seconds
   --log-level debug|info|warn|error
-Runtime faults: POST /_double/faults, /_double/compact, /_double/restart; GET /_double/state.
+Runtime faults: POST /_double/faults, /_double/compact, /_double/restart; GET /_double/state,
+/_double/authz (requests per token user, allowed/denied, and which grants were used).
 )";
 
 bool parseHostPort(const std::string& text, std::string& host, int& port) {
@@ -79,6 +87,8 @@ int main(int argc, char** argv) {
   std::string portFile;
   std::string selfSignedDir;
   std::vector<std::string> seeds;
+  std::string authorizeFile;
+  std::vector<std::pair<std::string, std::string>> userKubeconfigs;  // user, file
   LogLevel level = LogLevel::Info;
   std::vector<std::string> args(argv + 1, argv + argc);
   for (size_t i = 0; i < args.size(); ++i) {
@@ -121,6 +131,23 @@ int main(int argc, char** argv) {
       seeds.push_back(v);
     } else if (a == "--token") {
       if (!value(opts.token) || opts.token.empty()) return fail("--token: missing TOKEN");
+    } else if (a == "--authorize") {
+      if (!value(authorizeFile)) return fail("--authorize: missing FILE");
+    } else if (a == "--authorize-token") {
+      // TOKEN=USER: user names never contain '=', tokens may (base64).
+      size_t eq = std::string::npos;
+      if (!value(v) || (eq = v.rfind('=')) == std::string::npos || eq == 0 || eq + 1 == v.size()) {
+        return fail("--authorize-token: expected TOKEN=USER, got \"" + v + "\"");
+      }
+      const std::string token = v.substr(0, eq);
+      if (opts.tokenUsers.count(token)) return fail("--authorize-token: the same token is given twice");
+      opts.tokenUsers[token] = userFromName(v.substr(eq + 1));
+    } else if (a == "--kubeconfig-out-for") {
+      size_t eq = std::string::npos;
+      if (!value(v) || (eq = v.find('=')) == std::string::npos || eq == 0 || eq + 1 == v.size()) {
+        return fail("--kubeconfig-out-for: expected USER=FILE, got \"" + v + "\"");
+      }
+      userKubeconfigs.emplace_back(v.substr(0, eq), v.substr(eq + 1));
     } else if (a == "--tls-cert") {
       if (!value(opts.tlsCertFile)) return fail("--tls-cert: missing FILE");
     } else if (a == "--tls-key") {
@@ -162,6 +189,25 @@ int main(int argc, char** argv) {
   if (opts.tlsCertFile.empty() != opts.tlsKeyFile.empty()) {
     return fail("--tls-cert and --tls-key go together");
   }
+  if (!opts.tokenUsers.empty() && authorizeFile.empty()) {
+    return fail("--authorize-token needs --authorize FILE (the RBAC objects that decide what the user may do)");
+  }
+  for (const auto& [user, file] : userKubeconfigs) {
+    bool known = false;
+    for (const auto& [token, u] : opts.tokenUsers) known = known || u.name == user;
+    if (!known) return fail("--kubeconfig-out-for: user \"" + user + "\" has no --authorize-token");
+  }
+  if (!authorizeFile.empty()) {
+    auto objects = readObjects(authorizeFile);
+    if (!objects) {
+      return fail("--authorize: " + objects.error().message);
+    }
+    auto policy = RbacPolicy::fromObjects(objects.value());
+    if (!policy) {
+      return fail("--authorize " + authorizeFile + ": " + policy.error().message);
+    }
+    opts.rbac = std::make_shared<const RbacPolicy>(std::move(policy).value());
+  }
   Logger log("kube-double", level);
   if (!selfSignedDir.empty()) {
     auto files = writeSelfSignedCert(selfSignedDir, opts.host);
@@ -196,6 +242,16 @@ int main(int argc, char** argv) {
       return fail(w.error().message);
     }
   }
+  for (const auto& [user, file] : userKubeconfigs) {
+    std::string token;
+    for (const auto& [t, u] : opts.tokenUsers) {
+      if (u.name == user) token = t;
+    }
+    auto w = writeKubeconfig(file, KubeconfigSpec{server.url(), opts.tlsCertFile, token});
+    if (!w) {
+      return fail(w.error().message);
+    }
+  }
   if (!portFile.empty()) {
     auto w = writePortFile(portFile, server.port());
     if (!w) {
@@ -203,7 +259,11 @@ int main(int argc, char** argv) {
     }
   }
   log.info("serving", {{"url", server.url()}, {"port", server.port()}, {"tls", opts.tlsCertFile.empty() ? "false" : "true"},
-                       {"auth", opts.token.empty() ? "none" : "token"}});
+                       {"auth", opts.token.empty() ? "none" : "token"},
+                       {"rbac", opts.rbac ? authorizeFile : std::string("off")},
+                       {"rbac_roles", opts.rbac ? opts.rbac->roles().size() : 0},
+                       {"rbac_bindings", opts.rbac ? opts.rbac->bindings().size() : 0},
+                       {"token_users", opts.tokenUsers.size()}});
   std::printf("carplb-kube-double listening on %s\n", server.url().c_str());
   std::fflush(stdout);
   int sig = 0;

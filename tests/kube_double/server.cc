@@ -17,6 +17,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 namespace carplb::kubedouble {
@@ -237,6 +238,10 @@ public:
   }
 
   const std::string& host() const { return options_.host; }
+  uint64_t deniedCount() const {
+    std::lock_guard lock(ledgerMu_);
+    return ledger_.deniedCount();
+  }
   size_t dropWatches() { return store_.closeAllWatches(); }
 
   std::string url() const {
@@ -319,12 +324,70 @@ private:
     }
   }
 
-  bool authorized(const http_request& req) const {
-    if (options_.token.empty()) {
+  // Who sent the request: the administrator (superuser, never authorized), a token user, or
+  // nobody known (401).
+  std::optional<UserInfo> authenticate(const http_request& req) const {
+    static const UserInfo admin{"carplb-kube-double:admin", {"system:masters", "system:authenticated"}, true};
+    const std::string h = header(req, "Authorization");
+    if (options_.token.empty() && options_.tokenUsers.empty()) {
+      return admin;  // no authentication configured
+    }
+    if (h.empty()) {
+      if (options_.token.empty()) return admin;  // open mode: only token users are restricted
+      return std::nullopt;
+    }
+    if (h.rfind("Bearer ", 0) != 0) {
+      return std::nullopt;
+    }
+    const std::string t = h.substr(7);
+    if (!options_.token.empty() && t == options_.token) {
+      return admin;
+    }
+    auto it = options_.tokenUsers.find(t);
+    if (it == options_.tokenUsers.end()) {
+      return std::nullopt;
+    }
+    return it->second;
+  }
+
+  // RBAC: true when the request may go on; otherwise answered with 403 and logged.
+  bool authorize(http_request& req, const UserInfo& user, const std::string& path,
+                 const std::map<std::string, std::string>& query) {
+    if (!options_.rbac || user.superuser) {
       return true;
     }
-    return header(req, "Authorization") == "Bearer " + options_.token;
+    const RequestAttributes attrs = requestAttributes(std::string(req.method()), path, query);
+    const Decision d = options_.rbac->authorize(user, attrs);
+    {
+      std::lock_guard lock(ledgerMu_);
+      ledger_.record(user, attrs, d);
+    }
+    if (d.allowed) {
+      return true;
+    }
+    const ApiError err = forbidden(user, attrs);
+    log_.warn("forbidden", {{"user", user.name}, {"verb", attrs.verb}, {"api_group", attrs.apiGroup},
+                            {"resource", attrs.resourceRequest ? attrs.combinedResource() : std::string()},
+                            {"namespace", attrs.ns}, {"name", attrs.name}, {"path", path}, {"reason", err.message}});
+    replyError(req, err);
+    return false;
   }
+
+public:
+  json authzReport() const {
+    if (!options_.rbac) {
+      return json{{"users", json::array()}, {"enabled", false}};
+    }
+    std::vector<UserInfo> users;
+    for (const auto& [token, u] : options_.tokenUsers) users.push_back(u);
+    std::lock_guard lock(ledgerMu_);
+    json r = ledger_.report(*options_.rbac, users);
+    r["enabled"] = true;
+    r["denied"] = ledger_.deniedCount();
+    return r;
+  }
+
+private:
 
   // Returns true when the request was answered by an injected fault.
   bool injectFaults(http_request& req, const std::string& path) {
@@ -333,7 +396,8 @@ private:
     {
       std::lock_guard lock(faultMu_);
       f = faults_;
-      if (faults_.failCount > 0 && path.rfind(faults_.failPathPrefix, 0) == 0) {
+      if (faults_.failCount > 0 && path.rfind(faults_.failPathPrefix, 0) == 0 &&
+          (faults_.failMethod.empty() || faults_.failMethod == std::string(req.method()))) {
         --faults_.failCount;
         fail = true;
       }
@@ -344,8 +408,11 @@ private:
     if (!fail) {
       return false;
     }
-    ApiError err{f.failCode, f.failCode == 429 ? "TooManyRequests" : (f.failCode == 503 ? "ServiceUnavailable" : "InternalError"),
-                 "injected fault (carplb-kube-double)", {}};
+    std::string reason = "InternalError";
+    if (f.failCode == 429) reason = "TooManyRequests";
+    if (f.failCode == 503) reason = "ServiceUnavailable";
+    if (f.failCode == 409) reason = req.method() == methods::POST ? "AlreadyExists" : "Conflict";
+    ApiError err{f.failCode, reason, "injected fault (carplb-kube-double)", {}};
     std::map<std::string, std::string> h;
     if (f.retryAfterSeconds > 0) {
       h["Retry-After"] = std::to_string(f.retryAfterSeconds);
@@ -368,12 +435,21 @@ private:
       req.reply(resp);
       return;
     }
-    if (!authorized(req)) {
+    const auto user = authenticate(req);
+    if (!user) {
       replyError(req, ApiError{401, "Unauthorized", "Unauthorized", {}});
       return;
     }
     if (path.rfind("/_double/", 0) == 0) {
+      if (!user->superuser) {
+        replyError(req, ApiError{403, "Forbidden", "forbidden: User \"" + user->name + "\" cannot use the double's "
+                                 "control endpoint " + path + " (administrator only)", {}});
+        return;
+      }
       handleControl(req, path);
+      return;
+    }
+    if (!authorize(req, *user, path, query)) {
       return;
     }
     if (injectFaults(req, path)) {
@@ -465,6 +541,7 @@ private:
         f.failCount = fn.value("count", 1);
         f.retryAfterSeconds = fn.value("retryAfter", 0);
         f.failPathPrefix = fn.value("pathPrefix", "");
+        f.failMethod = fn.value("method", "");
       }
       if (body.contains("dropWatchesEverySeconds") && body["dropWatchesEverySeconds"].is_number_integer()) {
         f.dropWatchesEvery = std::chrono::seconds(body["dropWatchesEverySeconds"].get<int>());
@@ -477,7 +554,8 @@ private:
       log_.info("faults set", {{"latency_ms", static_cast<long>(f.latency.count())}, {"fail_code", f.failCode},
                                {"fail_count", f.failCount}, {"dropped", dropped}});
       reply(req, 200, json{{"latencyMs", f.latency.count()}, {"failNext", {{"code", f.failCode}, {"count", f.failCount},
-                           {"retryAfter", f.retryAfterSeconds}, {"pathPrefix", f.failPathPrefix}}},
+                           {"retryAfter", f.retryAfterSeconds}, {"pathPrefix", f.failPathPrefix},
+                           {"method", f.failMethod}}},
                            {"dropWatchesEverySeconds", f.dropWatchesEvery.count()}, {"droppedWatches", dropped}});
       return;
     }
@@ -495,7 +573,11 @@ private:
       Faults f = faults();
       reply(req, 200, json{{"resourceVersion", std::to_string(store_.currentRv())}, {"watchers", store_.watcherCount()},
                            {"failNextRemaining", f.failCount}, {"latencyMs", f.latency.count()},
-                           {"restarts", restarts_.load()}});
+                           {"restarts", restarts_.load()}, {"forbidden", deniedCount()}});
+      return;
+    }
+    if (path == "/_double/authz" && req.method() == methods::GET) {
+      reply(req, 200, authzReport());
       return;
     }
     replyError(req, ApiError{404, "NotFound", "unknown control endpoint " + path +
@@ -887,6 +969,9 @@ private:
   bool restartRequested_ = false;
   bool restartForget_ = false;
   std::atomic<int> restarts_{0};  // completed restarts, for /_double/state
+
+  mutable std::mutex ledgerMu_;
+  AuthzLedger ledger_;
   std::thread housekeeper_;
 };
 
@@ -925,5 +1010,6 @@ void Server::setFaults(const Faults& f) { impl_->setFaults(f); }
 Faults Server::faults() const { return impl_->faults(); }
 size_t Server::dropWatches() { return impl_->dropWatches(); }
 void Server::requestRestart(bool forgetHistory) { impl_->requestRestart(forgetHistory); }
+nlohmann::json Server::authzReport() const { return impl_->authzReport(); }
 
 }  // namespace carplb::kubedouble
