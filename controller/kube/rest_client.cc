@@ -12,9 +12,12 @@ namespace carplb::controller::kube {
 namespace http = web::http;
 
 struct RestClient::Impl {
-  http::client::http_client client;
+  http::client::http_client client;  // requestTimeout
+  http::client::http_client watchClient;  // watchTimeout
   pplx::cancellation_token_source cts;
-  explicit Impl(const std::string& base, const http::client::http_client_config& cfg) : client(base, cfg) {}
+  Impl(const std::string& base, const http::client::http_client_config& cfg,
+       const http::client::http_client_config& watchCfg)
+      : client(base, cfg), watchClient(base, watchCfg) {}
 };
 
 struct StreamCanceller::State {
@@ -87,6 +90,53 @@ ApiError transportError(const std::string& method, const std::string& path, cons
 
 }  // namespace
 
+std::string_view toString(RetryDecision d) {
+  switch (d) {
+    case RetryDecision::NotRetryable: return "NotRetryable";
+    case RetryDecision::RetriesExhausted: return "RetriesExhausted";
+    case RetryDecision::OverBudget: return "OverBudget";
+    case RetryDecision::ServerRetryAfter: return "ServerRetryAfter";
+    case RetryDecision::ReadBackoff: return "ReadBackoff";
+    case RetryDecision::NotSent: return "NotSent";
+  }
+  return "Unknown";
+}
+
+RetryPlan retryPlan(const RetryQuery& q, int maxRetries, Duration retryBudget) {
+  const bool read = q.method == "GET" || q.method == "HEAD";
+  RetryPlan plan;
+  if (q.httpStatus == 0) {
+    if (q.transport == TransportFailure::NotSent) {
+      plan = {RetryDecision::NotSent, q.backoff};
+    } else if (read) {
+      plan = {RetryDecision::ReadBackoff, q.backoff};
+    } else {
+      return {RetryDecision::NotRetryable, {}};
+    }
+  } else {
+    const ApiErrorKind kind = classifyHttpStatus(q.httpStatus);
+    // 501/505 will not change by asking again.
+    if ((kind != ApiErrorKind::TooManyRequests && kind != ApiErrorKind::ServerError) || q.httpStatus == 501 ||
+        q.httpStatus == 505) {
+      return {RetryDecision::NotRetryable, {}};
+    }
+    if (q.retryAfter) {
+      plan = {RetryDecision::ServerRetryAfter, std::max(*q.retryAfter, Duration::zero())};
+    } else if (read) {
+      plan = {RetryDecision::ReadBackoff, q.backoff};
+    } else {
+      return {RetryDecision::NotRetryable, {}};
+    }
+  }
+  if (q.retriesSoFar >= maxRetries) {
+    return {RetryDecision::RetriesExhausted, {}};
+  }
+  if (q.elapsed + plan.wait > retryBudget) {
+    return {RetryDecision::OverBudget, {}};
+  }
+  return plan;
+}
+
 std::string queryEscape(const std::string& v) {
   static const char* hex = "0123456789ABCDEF";
   std::string out;
@@ -158,8 +208,10 @@ Result<std::unique_ptr<RestClient>> RestClient::create(const ClientConfig& in, R
   hc.set_timeout(std::chrono::duration_cast<std::chrono::microseconds>(rc->options_.requestTimeout));
   hc.set_validate_certificates(!c.insecureSkipTlsVerify);
   hc.set_ssl_context_callback([c](boost::asio::ssl::context& ctx) { configureTls(ctx, c); });
+  http::client::http_client_config wc = hc;
+  wc.set_timeout(std::chrono::duration_cast<std::chrono::microseconds>(rc->options_.watchTimeout));
   try {
-    rc->impl_ = std::make_unique<Impl>(c.server, hc);
+    rc->impl_ = std::make_unique<Impl>(c.server, hc, wc);
   } catch (const std::exception& e) {
     return makeError("kube client server \"" + c.server + "\": " + e.what());
   }
@@ -195,7 +247,9 @@ void RestClient::rateLimit() {
 }
 
 ApiResult<HttpResponse> RestClient::once(const std::string& method, const std::string& path,
-                                         const std::optional<std::string>& body, const std::string& contentType) {
+                                         const std::optional<std::string>& body, const std::string& contentType,
+                                         TransportFailure& failure) {
+  failure = TransportFailure::Unknown;
   if (stopped_.load()) {
     return transportError(method, path, "client shut down");
   }
@@ -221,6 +275,14 @@ ApiResult<HttpResponse> RestClient::once(const std::string& method, const std::s
     resp.body().read_to_end(buf).get();
     out.body = std::move(buf.collection());
     return out;
+  } catch (const http::http_exception& e) {
+    // cpprestsdk's asio client reports every failed connect (refused, unreachable, connect
+    // timeout) and a broken pipe while writing the request headers as EHOSTUNREACH: in both
+    // cases no complete request reached the server.
+    if (e.error_code() == std::errc::host_unreachable) {
+      failure = TransportFailure::NotSent;
+    }
+    return transportError(method, path, stopped_.load() ? "client shut down" : e.what());
   } catch (const std::exception& e) {
     return transportError(method, path, stopped_.load() ? "client shut down" : e.what());
   }
@@ -230,49 +292,66 @@ ApiResult<HttpResponse> RestClient::request(const std::string& method, const std
                                             const std::optional<std::string>& body, const std::string& contentType) {
   ExponentialBackoff backoff(options_.retryBackoff);
   bool tokenRetried = false;
-  int attempt = 0;
+  int retries = 0;
+  const TimePoint started = clock_.now();
   for (;;) {
     rateLimit();
-    auto r = once(method, path, body, contentType);
-    Duration wait{};
-    if (!r.ok()) {
-      if (method != "GET" || attempt >= options_.maxRetries || stopped_.load()) {
-        return r;
-      }
-      ++stats_.retriesTransport;
-      std::lock_guard lock(mu_);
-      wait = backoff.next(clock_.now(), random_);
-    } else {
+    TransportFailure failure = TransportFailure::Unknown;
+    auto r = once(method, path, body, contentType, failure);
+    if (stopped_.load()) {
+      return r.ok() ? r : transportError(method, path, "client shut down");
+    }
+    RetryQuery q;
+    q.method = method;
+    q.retriesSoFar = retries;
+    if (r.ok()) {
       ApiErrorKind kind = classifyHttpStatus(r->status);
       if (kind == ApiErrorKind::Unauthorized && !tokenRetried && tokens_.hasFile()) {
+        // A 401 was not acted on: re-read the rotated token and try once more, any verb.
         tokenRetried = true;
         ++stats_.tokenRefreshes;
         tokens_.forceRefresh();
         logger_.info("401 from API server, re-read token file and retrying", {{"path", path}});
         continue;
       }
-      if ((kind != ApiErrorKind::TooManyRequests && kind != ApiErrorKind::ServerError) ||
-          attempt >= options_.maxRetries) {
+      if (kind != ApiErrorKind::TooManyRequests && kind != ApiErrorKind::ServerError) {
         return r;
       }
-      std::optional<Duration> retryAfter = parseRetryAfter(r->retryAfter);
-      if (!retryAfter) {
+      q.httpStatus = r->status;
+      q.retryAfter = parseRetryAfter(r->retryAfter);
+      if (!q.retryAfter) {
         if (auto st = parseApiStatusText(r->body); st && st->retryAfterSeconds && *st->retryAfterSeconds >= 0) {
-          retryAfter = std::chrono::seconds(std::min<int64_t>(*st->retryAfterSeconds, 3600));
+          q.retryAfter = std::chrono::seconds(std::min<int64_t>(*st->retryAfterSeconds, 3600));
         }
       }
-      {
-        std::lock_guard lock(mu_);
-        Duration b = backoff.next(clock_.now(), random_);
-        wait = retryAfter ? *retryAfter : b;
-      }
-      (kind == ApiErrorKind::TooManyRequests ? stats_.retries429 : stats_.retries5xx)++;
-      logger_.debug("retrying API request", {{"path", path.substr(0, path.find('?'))},
-                                             {"status", r->status},
-                                             {"wait_ms", std::chrono::duration_cast<std::chrono::milliseconds>(wait).count()}});
+    } else {
+      q.transport = failure;
     }
-    ++attempt;
-    if (!sleepFor(wait)) {
+    {
+      std::lock_guard lock(mu_);
+      q.backoff = backoff.next(clock_.now(), random_);
+    }
+    q.elapsed = clock_.now() - started;
+    const RetryPlan plan = retryPlan(q, options_.maxRetries, options_.retryBudget);
+    const std::string pathOnly = path.substr(0, path.find('?'));
+    if (!plan.retry()) {
+      ++stats_.notRetried;
+      logger_.debug("API request failed, not retrying",
+                    {{"method", method}, {"path", pathOnly}, {"status", q.httpStatus},
+                     {"reason", std::string(toString(plan.decision))}});
+      return r;
+    }
+    if (q.httpStatus == 0) {
+      ++stats_.retriesTransport;
+    } else {
+      (q.httpStatus == 429 ? stats_.retries429 : stats_.retries5xx)++;
+    }
+    logger_.debug("retrying API request",
+                  {{"method", method}, {"path", pathOnly}, {"status", q.httpStatus},
+                   {"reason", std::string(toString(plan.decision))},
+                   {"wait_ms", std::chrono::duration_cast<std::chrono::milliseconds>(plan.wait).count()}});
+    ++retries;
+    if (!sleepFor(plan.wait)) {
       return transportError(method, path, "client shut down");
     }
   }
@@ -369,7 +448,7 @@ ApiResult<WatchEnd> RestClient::stream(const std::string& path, const std::funct
       if (std::string t = tokens_.token(); !t.empty()) {
         req.headers().add("Authorization", "Bearer " + t);
       }
-      http::http_response resp = impl_->client.request(req, local.get_token()).get();
+      http::http_response resp = impl_->watchClient.request(req, local.get_token()).get();
       if (resp.status_code() != 200) {
         HttpResponse out;
         out.status = resp.status_code();

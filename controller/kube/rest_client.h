@@ -5,11 +5,21 @@
 //    bearer token from a TokenSource (static or rotated file; re-read and retried once on 401).
 //  - Client-side rate limit: token bucket (default 5 QPS, burst 10, client-go's defaults);
 //    watches are not rate limited after they start.
-//  - 429: waits Retry-After (header, or Status details.retryAfterSeconds), else backoff;
-//    5xx: jittered exponential backoff; both up to `maxRetries` times. Transport errors are
-//    retried only for GET. Other errors come back as ApiError at once.
-//  - The cpprestsdk timeout is `requestTimeout` (default 11 min): longer than any watch
-//    timeoutSeconds we ask for (<= 600 s), since cpprestsdk's default 30 s would cut watches.
+//  - Retries (see retryPlan(); client-go's rules, bounded so one request never holds the
+//    controller's single worker for long):
+//      * any verb: 429/5xx carrying a Retry-After (header, or Status details.retryAfterSeconds)
+//        -- the server asked us to come back; and a connection that failed before the request
+//        was sent (refused/unreachable) -- the server never saw it;
+//      * GET/HEAD only: 5xx and 429 without Retry-After, and other transport errors (reset,
+//        EOF, timeout), with jittered exponential backoff;
+//      * writes (POST/PUT/PATCH/DELETE) on a plain 5xx or a broken connection come back at
+//        once: the server may have acted on them; the caller's work queue retries.
+//    At most `maxRetries` retries, and no retry whose wait would end more than `retryBudget`
+//    after the first attempt. Other errors come back as ApiError at once.
+//  - Timeouts (cpprestsdk's, per connection pool): `requestTimeout` (default 70 s, just above
+//    kube-apiserver's own 60 s --request-timeout) for every call but stream(), so a hung
+//    server cannot hold a caller for long; `watchTimeout` (default 11 min) for stream():
+//    longer than any watch timeoutSeconds we ask for (<= 600 s).
 //
 // Threading: all methods are thread-safe and blocking; call them from worker threads, never
 // from a cpprestsdk callback. shutdown() cancels in-flight requests and waits, and makes every
@@ -23,6 +33,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 
 #include "common/clock.h"
@@ -70,12 +81,54 @@ struct HttpResponse {
   std::string retryAfter;  // raw Retry-After header
 };
 
+// How a request failed below HTTP.
+enum class TransportFailure {
+  NotSent,  // connect refused/unreachable, or the request headers could not be written
+  Unknown,  // reset, EOF, timeout, TLS...: the server may have received and acted on it
+};
+
+enum class RetryDecision {
+  NotRetryable,      // success, a final status (4xx), or a write the server may have applied
+  RetriesExhausted,  // maxRetries retries made already
+  OverBudget,        // the wait would end past the retry budget
+  ServerRetryAfter,  // 429/5xx with Retry-After: the server asked us to come back (any verb)
+  ReadBackoff,       // GET/HEAD: 5xx, 429 without Retry-After or a transport error: back off
+  NotSent,           // nothing reached the server (any verb): back off
+};
+std::string_view toString(RetryDecision d);
+
+struct RetryQuery {
+  std::string_view method;                // "GET", "POST", ...
+  int retriesSoFar = 0;
+  int httpStatus = 0;                     // 0 for a transport failure
+  TransportFailure transport = TransportFailure::Unknown;  // when httpStatus == 0
+  std::optional<Duration> retryAfter;     // the server's Retry-After, if any
+  Duration backoff{};                     // our next jittered backoff delay
+  Duration elapsed{};                     // since the first attempt started
+};
+
+struct RetryPlan {
+  RetryDecision decision = RetryDecision::NotRetryable;
+  Duration wait{};  // before the next attempt, when retry()
+  bool retry() const {
+    return decision == RetryDecision::ServerRetryAfter || decision == RetryDecision::ReadBackoff ||
+           decision == RetryDecision::NotSent;
+  }
+};
+
+// Pure: whether and when to send a failed request again.
+RetryPlan retryPlan(const RetryQuery& q, int maxRetries, Duration retryBudget);
+
 struct RestClientOptions {
-  Duration requestTimeout = std::chrono::minutes(11);
+  Duration requestTimeout = std::chrono::seconds(70);
+  Duration watchTimeout = std::chrono::minutes(11);
   double qps = 5.0;
   int burst = 10;
   int maxRetries = 5;
-  ExponentialBackoff::Options retryBackoff{};
+  // Retries stop once the next wait would end this long after the first attempt.
+  Duration retryBudget = std::chrono::seconds(10);
+  ExponentialBackoff::Options retryBackoff{.initial = std::chrono::milliseconds(200),
+                                           .max = std::chrono::seconds(4)};
   Duration tokenRefresh = std::chrono::seconds(60);
   std::string userAgent = "carplb-controller";
 };
@@ -150,6 +203,9 @@ public:
     std::atomic<uint64_t> retries429{0};
     std::atomic<uint64_t> retries5xx{0};
     std::atomic<uint64_t> retriesTransport{0};
+    // Failures returned without a retry although the status class is retryable for reads
+    // (a write on a plain 5xx or broken connection, budget or retries used up).
+    std::atomic<uint64_t> notRetried{0};
     std::atomic<uint64_t> tokenRefreshes{0};
   };
   const Stats& stats() const { return stats_; }
@@ -158,7 +214,8 @@ private:
   struct Impl;
   RestClient(const ClientConfig& config, RestClientOptions options, const Clock& clock, Logger logger);
   ApiResult<HttpResponse> once(const std::string& method, const std::string& path,
-                               const std::optional<std::string>& body, const std::string& contentType);
+                               const std::optional<std::string>& body, const std::string& contentType,
+                               TransportFailure& failure);
   ApiResult<nlohmann::json> jsonCall(const std::string& method, const std::string& path,
                                      const std::optional<nlohmann::json>& body, const std::string& contentType);
   void rateLimit();

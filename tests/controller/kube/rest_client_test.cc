@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
 
 #include "fake_api_server.h"
 
@@ -126,6 +127,221 @@ TEST(RestClient, BacksOffOn5xxThenGivesUp) {
   EXPECT_EQ(r.kind(), ApiErrorKind::ServerError);
   EXPECT_EQ(calls.load(), 6);  // 1 + maxRetries (5)
   EXPECT_TRUE(r.error().toError().retryable);
+}
+
+// ---- retry policy (pure) ----------------------------------------------------------------
+
+RetryQuery query(std::string_view method, int status, std::optional<Duration> retryAfter = std::nullopt) {
+  RetryQuery q;
+  q.method = method;
+  q.httpStatus = status;
+  q.retryAfter = retryAfter;
+  q.backoff = 300ms;
+  q.elapsed = 1s;
+  return q;
+}
+
+TEST(RetryPlan, WritesRetryOnlyWhenTheServerSaysSoOrNeverSawThem) {
+  for (std::string_view verb : {"POST", "PUT", "PATCH", "DELETE"}) {
+    SCOPED_TRACE(std::string(verb));
+    EXPECT_EQ(retryPlan(query(verb, 500), 5, 10s).decision, RetryDecision::NotRetryable);
+    EXPECT_EQ(retryPlan(query(verb, 503), 5, 10s).decision, RetryDecision::NotRetryable);
+    EXPECT_EQ(retryPlan(query(verb, 429), 5, 10s).decision, RetryDecision::NotRetryable);
+    RetryPlan p = retryPlan(query(verb, 429, 2s), 5, 10s);
+    EXPECT_EQ(p.decision, RetryDecision::ServerRetryAfter);
+    EXPECT_EQ(p.wait, 2s);
+    EXPECT_EQ(retryPlan(query(verb, 503, 1s), 5, 10s).decision, RetryDecision::ServerRetryAfter);
+    RetryQuery broken = query(verb, 0);
+    EXPECT_EQ(retryPlan(broken, 5, 10s).decision, RetryDecision::NotRetryable);  // may have been applied
+    broken.transport = TransportFailure::NotSent;
+    p = retryPlan(broken, 5, 10s);
+    EXPECT_EQ(p.decision, RetryDecision::NotSent);
+    EXPECT_EQ(p.wait, 300ms);
+  }
+}
+
+TEST(RetryPlan, ReadsBackOffOn5xxAnd429AndBrokenConnections) {
+  RetryPlan p = retryPlan(query("GET", 500), 5, 10s);
+  EXPECT_EQ(p.decision, RetryDecision::ReadBackoff);
+  EXPECT_EQ(p.wait, 300ms);
+  EXPECT_EQ(retryPlan(query("GET", 429), 5, 10s).decision, RetryDecision::ReadBackoff);
+  EXPECT_EQ(retryPlan(query("GET", 0), 5, 10s).decision, RetryDecision::ReadBackoff);
+  p = retryPlan(query("GET", 503, 3s), 5, 10s);
+  EXPECT_EQ(p.decision, RetryDecision::ServerRetryAfter);
+  EXPECT_EQ(p.wait, 3s);
+  EXPECT_EQ(retryPlan(query("HEAD", 502), 5, 10s).decision, RetryDecision::ReadBackoff);
+}
+
+TEST(RetryPlan, FinalStatusesAreNeverRetried) {
+  for (int status : {200, 201, 400, 401, 403, 404, 409, 410, 422, 501, 505}) {
+    SCOPED_TRACE(status);
+    EXPECT_EQ(retryPlan(query("GET", status, 1s), 5, 10s).decision, RetryDecision::NotRetryable);
+    EXPECT_FALSE(retryPlan(query("POST", status, 1s), 5, 10s).retry());
+  }
+}
+
+TEST(RetryPlan, RetriesAndWaitingAreBounded) {
+  RetryQuery q = query("GET", 500);
+  q.retriesSoFar = 5;
+  EXPECT_EQ(retryPlan(q, 5, 10s).decision, RetryDecision::RetriesExhausted);
+  q.retriesSoFar = 4;
+  EXPECT_TRUE(retryPlan(q, 5, 10s).retry());
+  // 1 s spent + 300 ms backoff fits a 1.3 s budget exactly, not a 1.2 s one.
+  EXPECT_TRUE(retryPlan(q, 5, 1300ms).retry());
+  EXPECT_EQ(retryPlan(q, 5, 1200ms).decision, RetryDecision::OverBudget);
+  // A server asking for an hour is not waited for inside one request.
+  EXPECT_EQ(retryPlan(query("PATCH", 429, 3600s), 5, 10s).decision, RetryDecision::OverBudget);
+  EXPECT_EQ(retryPlan(query("GET", 429, 3600s), 5, 10s).decision, RetryDecision::OverBudget);
+  EXPECT_EQ(toString(RetryDecision::OverBudget), "OverBudget");
+}
+
+// ---- retry policy on the wire ------------------------------------------------------------
+
+TEST(RestClient, WriteOnPlain5xxComesBackAtOnce) {
+  std::atomic<int> calls{0};
+  FakeApiServer server([&](const FakeRequest&, ResponseWriter& w) {
+    ++calls;
+    w.send(500, status(500, "InternalError", "etcdserver: request timed out"));
+  });
+  auto c = makeClient(server.url());
+  for (auto r : {c->create("/api/v1/namespaces/default/events", {{"kind", "Event"}}),
+                 c->mergePatch("/api/v1/namespaces/default/services/web", {{"metadata", {{"labels", {{"a", "b"}}}}}}),
+                 c->update("/api/v1/namespaces/default/services/web", {{"metadata", {{"resourceVersion", "3"}}}}),
+                 c->remove("/api/v1/namespaces/default/services/web")}) {
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.kind(), ApiErrorKind::ServerError);
+    EXPECT_TRUE(r.error().toError().retryable);  // the caller's work queue may try again
+  }
+  EXPECT_EQ(calls.load(), 4);  // one request each
+  EXPECT_EQ(c->stats().retries5xx.load(), 0u);
+  EXPECT_EQ(c->stats().notRetried.load(), 4u);
+}
+
+TEST(RestClient, WriteRetriesWhenTheServerSendsRetryAfter) {
+  std::atomic<int> calls{0};
+  FakeApiServer server([&](const FakeRequest& r, ResponseWriter& w) {
+    int n = calls++;
+    if (n == 0) {
+      w.send(429, status(429, "TooManyRequests", "too many requests"), {{"Retry-After", "0"}});
+    } else if (n == 1) {
+      // Retry-After only in the Status body (details.retryAfterSeconds), on a 5xx.
+      auto st = nlohmann::json::parse(status(503, "ServiceUnavailable", "apiserver is shutting down"));
+      st["details"]["retryAfterSeconds"] = 0;
+      w.send(503, st.dump());
+    } else {
+      w.send(201, r.body);
+    }
+  });
+  auto c = makeClient(server.url());
+  auto r = c->create("/api/v1/namespaces/default/events", {{"kind", "Event"}});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(calls.load(), 3);
+  EXPECT_EQ(c->stats().retries429.load(), 1u);
+  EXPECT_EQ(c->stats().retries5xx.load(), 1u);
+}
+
+TEST(RestClient, RetryAfterBeyondTheBudgetIsNotWaitedFor) {
+  std::atomic<int> calls{0};
+  FakeApiServer server([&](const FakeRequest&, ResponseWriter& w) {
+    ++calls;
+    w.send(429, status(429, "TooManyRequests", "slow down"), {{"Retry-After", "60"}});
+  });
+  RestClientOptions o = fastOptions();
+  o.retryBudget = 2s;
+  auto c = makeClient(server.url(), o);
+  auto start = std::chrono::steady_clock::now();
+  auto r = c->mergePatch("/api/v1/namespaces/default/services/web", nlohmann::json::object());
+  EXPECT_EQ(r.kind(), ApiErrorKind::TooManyRequests);
+  r = c->get("/api/v1/nodes");
+  EXPECT_EQ(r.kind(), ApiErrorKind::TooManyRequests);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  EXPECT_EQ(calls.load(), 2);
+}
+
+TEST(RestClient, BrokenConnectionRetriesReadsNotWrites) {
+  std::atomic<int> posts{0}, gets{0};
+  FakeApiServer server([&](const FakeRequest& r, ResponseWriter& w) {
+    // The request arrived; the connection breaks before an answer.
+    if (r.method == "POST") {
+      ++posts;
+      w.drop();
+    } else if (gets++ < 2) {
+      w.drop();
+    } else {
+      w.send(200, "{}");
+    }
+  });
+  auto c = makeClient(server.url());
+  auto post = c->create("/api/v1/namespaces/default/events", {{"kind", "Event"}});
+  ASSERT_FALSE(post.ok());
+  EXPECT_EQ(post.kind(), ApiErrorKind::Transport);
+  EXPECT_EQ(posts.load(), 1);  // the server may have created it: not sent twice
+  auto get = c->get("/api/v1/nodes");
+  ASSERT_TRUE(get.ok()) << get.error().message;
+  EXPECT_EQ(gets.load(), 3);
+  EXPECT_EQ(c->stats().retriesTransport.load(), 2u);
+}
+
+TEST(RestClient, HungServerTimesOutAndTheWriteIsNotResent) {
+  std::promise<void> gate;
+  std::shared_future<void> open = gate.get_future().share();
+  std::atomic<int> calls{0};
+  FakeApiServer server([&](const FakeRequest&, ResponseWriter& w) {
+    ++calls;
+    open.wait_for(30s);  // never answers in time
+    w.send(200, "{}");
+  });
+  RestClientOptions o = fastOptions();
+  o.requestTimeout = 300ms;
+  auto c = makeClient(server.url(), o);
+  auto start = std::chrono::steady_clock::now();
+  auto r = c->mergePatch("/api/v1/namespaces/default/services/web", nlohmann::json::object());
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  gate.set_value();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.kind(), ApiErrorKind::Transport);
+  EXPECT_LT(elapsed, 5s);
+  EXPECT_EQ(calls.load(), 1);  // the server may have applied it
+  EXPECT_EQ(c->stats().retriesTransport.load(), 0u);
+}
+
+TEST(RestClient, RefusedConnectionIsRetriedForWritesWithinBounds) {
+  // A port with a bound socket that does not listen: connects are refused.
+  UniqueFd sock(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(sock.valid());
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(sock.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::getsockname(sock.get(), reinterpret_cast<sockaddr*>(&a), &len), 0);
+  RestClientOptions o = fastOptions();
+  o.maxRetries = 3;
+  auto c = makeClient("http://127.0.0.1:" + std::to_string(ntohs(a.sin_port)), o);
+  auto r = c->create("/api/v1/namespaces/default/events", {{"kind", "Event"}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.kind(), ApiErrorKind::Transport);
+  EXPECT_EQ(r.error().message.rfind("POST /api/v1/namespaces/default/events: ", 0), 0u) << r.error().message;
+  EXPECT_EQ(c->stats().requests.load(), 4u);  // 1 + maxRetries: nothing reached a server
+  EXPECT_EQ(c->stats().retriesTransport.load(), 3u);
+  // Once something listens there, the write goes through.
+  ASSERT_EQ(::listen(sock.get(), 4), 0);
+  std::thread answer([&] {
+    UniqueFd conn(::accept4(sock.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (!conn.valid()) return;
+    std::string req;
+    char buf[4096];
+    while (req.find("{\"kind\":\"Event\"}") == std::string::npos) {
+      ssize_t n = ::recv(conn.get(), buf, sizeof buf, 0);
+      if (n <= 0) return;
+      req.append(buf, static_cast<size_t>(n));
+    }
+    const std::string resp = "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+    (void)::send(conn.get(), resp.data(), resp.size(), MSG_NOSIGNAL);
+  });
+  auto ok = c->create("/api/v1/namespaces/default/events", {{"kind", "Event"}});
+  answer.join();
+  EXPECT_TRUE(ok.ok()) << ok.error().message;
 }
 
 TEST(RestClient, RereadsTokenFileAfter401) {
