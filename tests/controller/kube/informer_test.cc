@@ -8,6 +8,7 @@
 
 #include "controller/kube/model/resources.h"
 #include "fake_api_server.h"
+#include "recorder.h"
 
 namespace carplb::controller::kube {
 namespace {
@@ -15,41 +16,10 @@ namespace {
 using namespace std::chrono_literals;
 using testing::FakeApiServer;
 using testing::FakeRequest;
+using testing::pollUntil;
+using testing::Recorder;
 using testing::ResponseWriter;
 using testing::WatchFeed;
-
-// Records handler calls as "add ns/name rv" lines; waitFor() polls (integration test).
-class Recorder : public InformerHandler {
-public:
-  void onAdd(const ObjectPtr& o) override { push("add " + describe(*o)); }
-  void onUpdate(const ObjectPtr&, const ObjectPtr& n) override { push("update " + describe(*n)); }
-  void onDelete(const ObjectPtr& o) override { push("delete " + describe(*o)); }
-  void onSynced() override { push("synced"); }
-  void onResync() override { ++resyncs; }
-  bool waitFor(size_t n, Duration timeout = 10s) {
-    std::unique_lock lock(mu);
-    return cv.wait_for(lock, timeout, [&] { return calls.size() >= n; });
-  }
-  std::vector<std::string> snapshot() {
-    std::lock_guard lock(mu);
-    return calls;
-  }
-  std::atomic<int> resyncs{0};
-
-private:
-  static std::string describe(const nlohmann::json& o) {
-    auto m = parseObjectMeta(o);
-    return m.key() + " " + m.resourceVersion;
-  }
-  void push(std::string s) {
-    std::lock_guard lock(mu);
-    calls.push_back(std::move(s));
-    cv.notify_all();
-  }
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<std::string> calls;
-};
 
 std::string svc(const std::string& name, const std::string& rv) {
   return nlohmann::json{{"kind", "Service"},
@@ -121,6 +91,17 @@ struct Fixture {
   Recorder rec;
   std::unique_ptr<Informer> informer;
 
+  // `n` fresh watch streams, played by the first n watch requests in order.
+  std::vector<std::shared_ptr<WatchFeed>> watches(size_t n) {
+    script.feeds.clear();
+    for (size_t i = 0; i < n; ++i) script.feeds.push_back(std::make_shared<WatchFeed>());
+    return script.feeds;
+  }
+  // Starts the informer and waits for the first `calls` handler calls (the initial list).
+  bool startAndWaitFor(size_t calls, InformerOptions o = {}) {
+    start(std::move(o));
+    return rec.waitFor(calls);
+  }
   void start(InformerOptions o = {}) {
     server = std::make_unique<FakeApiServer>(
         [this](const FakeRequest& r, ResponseWriter& w) { handle(script, *server, r, w); });
@@ -151,11 +132,9 @@ TEST(Informer, ListThenWatchAppliesEventsInOrder) {
   Fixture f;
   f.script.lists = {{svc("a", "10"), svc("b", "11")}};
   f.script.paged = true;
-  auto feed = std::make_shared<WatchFeed>();
-  f.script.feeds = {feed};
-  f.start();
+  auto feed = f.watches(1)[0];
+  ASSERT_TRUE(f.startAndWaitFor(3));
   ASSERT_TRUE(f.informer->waitForSync(10s));
-  ASSERT_TRUE(f.rec.waitFor(3));
   feed->event(event("MODIFIED", svc("a", "101")));
   feed->event(event("ADDED", svc("c", "102")));
   feed->event(event("DELETED", svc("b", "103")));
@@ -166,7 +145,7 @@ TEST(Informer, ListThenWatchAppliesEventsInOrder) {
   auto got = f.rec.snapshot();
   std::sort(got.begin(), got.begin() + 2);
   EXPECT_EQ(got, want);
-  for (int i = 0; i < 200 && f.informer->lastResourceVersion() != "150"; ++i) std::this_thread::sleep_for(10ms);
+  pollUntil([&] { return f.informer->lastResourceVersion() == "150"; });
   EXPECT_EQ(f.informer->lastResourceVersion(), "150");  // bookmark remembered, no handler call
   EXPECT_EQ(f.informer->size(), 2u);
   ASSERT_NE(f.informer->get("default/a"), nullptr);
@@ -181,14 +160,11 @@ TEST(Informer, ListThenWatchAppliesEventsInOrder) {
 TEST(Informer, CleanEndRewatchesFromLastRvWithoutRelist) {
   Fixture f;
   f.script.lists = {{svc("a", "10")}};
-  auto w1 = std::make_shared<WatchFeed>();
-  auto w2 = std::make_shared<WatchFeed>();
-  f.script.feeds = {w1, w2};
-  f.start();
-  ASSERT_TRUE(f.rec.waitFor(2));
-  w1->event(event("MODIFIED", svc("a", "120")));
-  w1->push(WatchFeed::Kind::End);
-  w2->event(event("MODIFIED", svc("a", "121")));
+  auto w = f.watches(2);
+  ASSERT_TRUE(f.startAndWaitFor(2));
+  w[0]->event(event("MODIFIED", svc("a", "120")));
+  w[0]->push(WatchFeed::Kind::End);
+  w[1]->event(event("MODIFIED", svc("a", "121")));
   ASSERT_TRUE(f.rec.waitFor(4));
   EXPECT_EQ(f.rec.snapshot().back(), "update default/a 121");
   EXPECT_EQ(f.server->countRequests("GET", "/api/v1/services", "resourceVersion=120"), 1u);
@@ -198,15 +174,12 @@ TEST(Informer, CleanEndRewatchesFromLastRvWithoutRelist) {
 TEST(Informer, DroppedConnectionResumesFromLastRvAfterBackoff) {
   Fixture f;
   f.script.lists = {{svc("a", "10")}};
-  auto w1 = std::make_shared<WatchFeed>();
-  auto w2 = std::make_shared<WatchFeed>();
-  f.script.feeds = {w1, w2};
-  f.start();
-  ASSERT_TRUE(f.rec.waitFor(2));
-  w1->event(event("ADDED", svc("b", "130")));
-  w1->push(WatchFeed::Kind::Bytes, R"({"type":"MODIFIED","obj)");  // cut mid-event
-  w1->push(WatchFeed::Kind::Drop);
-  w2->event(event("MODIFIED", svc("b", "131")));
+  auto w = f.watches(2);
+  ASSERT_TRUE(f.startAndWaitFor(2));
+  w[0]->event(event("ADDED", svc("b", "130")));
+  w[0]->push(WatchFeed::Kind::Bytes, R"({"type":"MODIFIED","obj)");  // cut mid-event
+  w[0]->push(WatchFeed::Kind::Drop);
+  w[1]->event(event("MODIFIED", svc("b", "131")));
   ASSERT_TRUE(f.rec.waitFor(4));
   EXPECT_EQ(f.rec.snapshot().back(), "update default/b 131");
   EXPECT_EQ(f.server->countRequests("GET", "/api/v1/services", "resourceVersion=130"), 1u);
@@ -217,21 +190,17 @@ TEST(Informer, DroppedConnectionResumesFromLastRvAfterBackoff) {
 TEST(Informer, ExpiredErrorEventRelistsAndDeletesVanished) {
   Fixture f;
   f.script.lists = {{svc("a", "10"), svc("b", "11")}, {svc("a", "10"), svc("c", "200")}};
-  auto w1 = std::make_shared<WatchFeed>();
-  auto w2 = std::make_shared<WatchFeed>();
-  f.script.feeds = {w1, w2};
-  f.start();
-  ASSERT_TRUE(f.rec.waitFor(3));
+  auto w = f.watches(2);
+  ASSERT_TRUE(f.startAndWaitFor(3));
   f.script.listRv = "300";
-  w1->event(R"js({"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"too old resource version: 100 (300)","reason":"Expired","code":410}})js");
+  w[0]->event(R"js({"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"too old resource version: 100 (300)","reason":"Expired","code":410}})js");
   ASSERT_TRUE(f.rec.waitFor(5));
   auto got = f.rec.snapshot();
   std::vector<std::string> tail(got.begin() + 3, got.end());
   std::vector<std::string> want = {"add default/c 200", "delete default/b 11"};
   EXPECT_EQ(tail, want);  // a unchanged (same RV): no event
   EXPECT_EQ(f.informer->stats().relistsExpired.load(), 1u);
-  for (int i = 0; i < 200 && f.server->countRequests("GET", "/api/v1/services", "resourceVersion=300") == 0; ++i)
-    std::this_thread::sleep_for(10ms);
+  pollUntil([&] { return f.server->countRequests("GET", "/api/v1/services", "resourceVersion=300") > 0; });
   EXPECT_EQ(f.server->countRequests("GET", "/api/v1/services", "resourceVersion=300"), 1u);
 }
 
@@ -239,10 +208,8 @@ TEST(Informer, Http410OnWatchRelists) {
   Fixture f;
   f.script.lists = {{svc("a", "10")}, {svc("a", "11")}};
   f.script.watchStatus = 410;
-  auto w = std::make_shared<WatchFeed>();
-  f.script.feeds = {nullptr, w};  // first watch answered by watchStatus
-  f.start();
-  ASSERT_TRUE(f.rec.waitFor(3));
+  f.watches(2);  // the first watch is answered by watchStatus
+  ASSERT_TRUE(f.startAndWaitFor(3));
   auto got = f.rec.snapshot();
   EXPECT_EQ(got[2], "update default/a 11");
   EXPECT_EQ(f.informer->stats().relistsExpired.load(), 1u);
@@ -252,13 +219,10 @@ TEST(Informer, Http410OnWatchRelists) {
 TEST(Informer, GarbageEventReconnectsWithoutCrashing) {
   Fixture f;
   f.script.lists = {{svc("a", "10")}};
-  auto w1 = std::make_shared<WatchFeed>();
-  auto w2 = std::make_shared<WatchFeed>();
-  f.script.feeds = {w1, w2};
-  f.start();
-  ASSERT_TRUE(f.rec.waitFor(2));
-  w1->event(R"({"type":"typeValue","object":{}})");
-  w2->event(event("MODIFIED", svc("a", "11")));
+  auto w = f.watches(2);
+  ASSERT_TRUE(f.startAndWaitFor(2));
+  w[0]->event(R"({"type":"typeValue","object":{}})");
+  w[1]->event(event("MODIFIED", svc("a", "11")));
   ASSERT_TRUE(f.rec.waitFor(3));
   EXPECT_EQ(f.informer->stats().badEvents.load(), 1u);
   EXPECT_EQ(f.informer->stats().lists.load(), 1u);
@@ -267,13 +231,11 @@ TEST(Informer, GarbageEventReconnectsWithoutCrashing) {
 TEST(Informer, ResyncCallsHandlerFromCache) {
   Fixture f;
   f.script.lists = {{svc("a", "10")}};
-  auto w1 = std::make_shared<WatchFeed>();
-  f.script.feeds = {w1};
+  f.watches(1);
   InformerOptions o;
   o.resyncPeriod = 50ms;
-  f.start(o);
-  ASSERT_TRUE(f.rec.waitFor(2));
-  for (int i = 0; i < 300 && f.rec.resyncs.load() < 2; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(f.startAndWaitFor(2, o));
+  pollUntil([&] { return f.rec.resyncs.load() >= 2; });
   EXPECT_GE(f.rec.resyncs.load(), 2);
   EXPECT_EQ(f.server->countRequests("GET", "/api/v1/services"), 2u);  // list + watch only
 }

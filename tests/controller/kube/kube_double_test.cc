@@ -11,39 +11,17 @@
 #include "controller/kube/model/resources.h"
 #include "controller/kube/rest_client.h"
 #include "kube_double/double_process.h"
+#include "recorder.h"
 
 namespace carplb::controller::kube {
 namespace {
 
 using namespace std::chrono_literals;
 using carplb::kubedouble::DoubleProcess;
+using testing::pollUntil;
+using testing::Recorder;
 
 const std::string kToken = "carplb-test-token";
-
-class Recorder : public InformerHandler {
-public:
-  void onAdd(const ObjectPtr& o) override { push("add " + parseObjectMeta(*o).key()); }
-  void onUpdate(const ObjectPtr&, const ObjectPtr& n) override { push("update " + parseObjectMeta(*n).key()); }
-  void onDelete(const ObjectPtr& o) override { push("delete " + parseObjectMeta(*o).key()); }
-  bool waitForCall(const std::string& call, Duration timeout = 15s) {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, timeout, [&] { return std::find(calls_.begin(), calls_.end(), call) != calls_.end(); });
-  }
-  size_t count(const std::string& call) {
-    std::lock_guard lock(mu_);
-    return static_cast<size_t>(std::count(calls_.begin(), calls_.end(), call));
-  }
-
-private:
-  void push(std::string s) {
-    std::lock_guard lock(mu_);
-    calls_.push_back(std::move(s));
-    cv_.notify_all();
-  }
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::string> calls_;
-};
 
 nlohmann::json service(const std::string& name) {
   return {{"apiVersion", "v1"},
@@ -107,7 +85,7 @@ protected:
   std::unique_ptr<DoubleProcess> double_;
   ClientConfig config_;
   std::unique_ptr<RestClient> client_;
-  Recorder rec_;
+  Recorder rec_{Recorder::WithResourceVersion::No};
   std::unique_ptr<Informer> informer_;
 };
 
@@ -195,7 +173,7 @@ TEST_F(KubeDouble, DroppedWatchResumesWithoutRelist) {
   ASSERT_NO_FATAL_FAILURE(startDouble());
   ASSERT_NO_FATAL_FAILURE(startInformer());
   ASSERT_NO_FATAL_FAILURE(faults({{"dropWatchesNow", true}}));
-  for (int i = 0; i < 500 && informer_->stats().watches.load() < 2; ++i) std::this_thread::sleep_for(10ms);
+  pollUntil([&] { return informer_->stats().watches.load() >= 2; });
   ASSERT_TRUE(client_->create("/api/v1/namespaces/default/services", service("after-drop")).ok());
   EXPECT_TRUE(rec_.waitForCall("add default/after-drop"));
   EXPECT_GE(informer_->stats().watches.load(), 2u);
@@ -215,13 +193,13 @@ TEST_F(KubeDouble, ExpiredResourceVersionRelistsBothForms) {
   auto compact = client_->request("POST", "/_double/compact", std::string("{}"), "application/json");
   ASSERT_TRUE(compact.ok());
   ASSERT_NO_FATAL_FAILURE(faults({{"dropWatchesNow", true}}));
-  for (int i = 0; i < 500 && informer_->stats().relistsExpired.load() < 1; ++i) std::this_thread::sleep_for(10ms);
+  pollUntil([&] { return informer_->stats().relistsExpired.load() >= 1; });
   EXPECT_EQ(informer_->stats().relistsExpired.load(), 1u);
-  for (int i = 0; i < 500 && informer_->stats().lists.load() < 2; ++i) std::this_thread::sleep_for(10ms);
+  pollUntil([&] { return informer_->stats().lists.load() >= 2; });
   EXPECT_EQ(informer_->stats().lists.load(), 2u);
   // Form 2: the next watch request answered with HTTP 410 directly.
   ASSERT_NO_FATAL_FAILURE(faults({{"failNext", {{"code", 410}, {"count", 1}, {"pathPrefix", "/api/v1/services"}}}, {"dropWatchesNow", true}}));
-  for (int i = 0; i < 500 && informer_->stats().relistsExpired.load() < 2; ++i) std::this_thread::sleep_for(10ms);
+  pollUntil([&] { return informer_->stats().relistsExpired.load() >= 2; });
   EXPECT_EQ(informer_->stats().relistsExpired.load(), 2u);
   ASSERT_TRUE(client_->create("/api/v1/namespaces/default/services", service("new")).ok());
   EXPECT_TRUE(rec_.waitForCall("add default/new"));
