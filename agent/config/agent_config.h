@@ -50,6 +50,11 @@ struct VhostConfig {
   Duration preemptDelay{0};           // wait this long (while still preferred) before preempting
   Duration garpRefresh{0};            // periodic gratuitous ARP while MASTER; 0 = off
   int demote = 0;                     // static demotion added to advskew when sending, 0..240
+  // Cluster mode only (Vhost.claim of a controller snapshot; never read from a config file):
+  // the controller just created this vhid and plans this node as its master. When the vhid is
+  // added, the runtime may go MASTER at once if it heard nobody on the vhid (agent/carp/claim.h).
+  // Not part of the vhid's CARP config: a change of this flag alone changes nothing.
+  bool claim = false;
 
   bool operator==(const VhostConfig&) const = default;
 };

@@ -31,6 +31,7 @@ Result<config::AgentConfig> agentConfigFromSnapshot(const v1::Snapshot& snapshot
     c.password = v.auth_key();
     c.preempt = v.preempt();
     c.preemptDelay = std::chrono::seconds(v.preempt_delay_seconds());
+    c.claim = v.claim();
     out.vhids.push_back(std::move(c));
   }
   if (auto st = config::validateConfig(out); !st) {

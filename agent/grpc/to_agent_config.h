@@ -7,7 +7,7 @@
 
 namespace carplb::agent::rpc {
 
-// Copies vhid, interface, srcip, vips, advbase, advskew, preempt, preempt delay and the key
+// Copies vhid, interface, srcip, vips, advbase, advskew, preempt, preempt delay, claim and the key
 // into one VhostConfig per vhost, keeping `base`'s other settings (status listen, log
 // level). Errors name the field ("snapshot.vhosts[0].vips[1]: ...") and never the key;
 // IPv6 VIPs are refused until AgentConfig carries them.

@@ -57,6 +57,12 @@ json dropsJson(const carp::DropCounters& a, const carp::DropCounters* b = nullpt
   return out;
 }
 
+bool sameExceptClaim(config::VhostConfig a, config::VhostConfig b) {
+  a.claim = false;
+  b.claim = false;
+  return a == b;
+}
+
 }  // namespace
 
 carp::VhostConfig toCarpConfig(const config::VhostConfig& v) {
@@ -83,7 +89,9 @@ Agent::Agent(AgentDeps deps)
       sendErrors_(d_.metrics.counter("carplb_agent_send_errors_total", "Advert or GARP send failures")),
       addressErrors_(d_.metrics.counter("carplb_agent_address_errors_total", "VIP add/remove failures, by op")),
       readded_(d_.metrics.counter("carplb_agent_vip_readded_total", "VIPs found missing while MASTER and re-added")),
-      demoted_(d_.metrics.gauge("carplb_agent_vhid_demote", "Demotion count a vhid advertises (0 = healthy)")) {}
+      demoted_(d_.metrics.gauge("carplb_agent_vhid_demote", "Demotion count a vhid advertises (0 = healthy)")),
+      claims_(d_.metrics.counter("carplb_agent_claims_total",
+                                 "New vhids the controller marked claim, by result (claim = MASTER at once)")) {}
 
 Labels Agent::vhidLabels(const VhostKey& key) const {
   return {{"interface", key.interface}, {"vhid", std::to_string(key.vhid)}};
@@ -122,10 +130,14 @@ Status Agent::apply(const config::AgentConfig& desired, TimePoint now) {
     it = next;
   }
 
-  // 3. Changed vhids are reconfigured in place; unchanged ones are not touched.
+  // 3. Changed vhids are reconfigured in place; unchanged ones are not touched. The claim
+  //    flag only matters when a vhid is added: a change of it alone changes nothing.
   for (auto& [key, e] : vhosts_) {
     const auto& v = *want.at(key);
-    if (v == e.cfg) continue;
+    if (sameExceptClaim(v, e.cfg)) {
+      e.cfg.claim = v.claim;
+      continue;
+    }
     auto old = e.cfg;
     auto acts = e.vh.reconfigure(toCarpConfig(v), now);
     if (!acts) {  // validated above; a failure here is a carp/runtime mismatch
@@ -142,14 +154,11 @@ Status Agent::apply(const config::AgentConfig& desired, TimePoint now) {
     updateDemote(key, e, now);
   }
 
-  // 4. New vhids: socket, start (BACKUP when the link is usable, else INIT).
+  // 4. New vhids: socket, start (BACKUP when the link is usable, else INIT; MASTER at once
+  //    when the controller marked it claim and nobody was heard on it, see decideClaim()).
   for (auto& [key, vh] : created) {
     const auto& v = *want.at(key);
-    auto open = d_.transport.openInterface(key.interface);
-    if (!open) {
-      d_.log.error("cannot open CARP socket", {{"vhid", key.vhid}, {"interface", key.interface},
-                                                {"error", open.error().message}});
-    }
+    openListening(key.interface, now);
     Entry entry(v, std::move(vh));
     entry.generation = nextGeneration_++;
     auto [it, _] = vhosts_.emplace(key, std::move(entry));
@@ -160,10 +169,69 @@ Status Agent::apply(const config::AgentConfig& desired, TimePoint now) {
                                 {"addresses", vipList(e.vh.config().vips)}, {"advbase", v.advbase},
                                 {"advskew", v.advskew}, {"preempt", v.preempt ? "true" : "false"}});
     refreshLink(key, e, now);
-    execute(key, e, e.vh.start(now, e.usable), now);
+    const bool claim = decideClaim(key, e, now);
+    execute(key, e, e.vh.start(now, e.usable, claim), now);
     updateDemote(key, e, now);
   }
   return okStatus();
+}
+
+bool Agent::decideClaim(const VhostKey& key, const Entry& e, TimePoint now) {
+  if (!e.cfg.claim) return false;
+  std::string result;
+  if (e.cfg.demote > 0 || e.troubleUntil) {
+    result = "demoted";
+  } else if (!e.usable) {
+    result = "link_not_usable";
+  } else {
+    auto l = listening_.find(key.interface);
+    const Duration quiet = carp::masterDownInterval(static_cast<uint8_t>(e.cfg.advbase), static_cast<uint8_t>(e.cfg.advskew));
+    result = l == listening_.end()
+                 ? std::string(carp::toString(carp::ClaimVerdict::NotListening))
+                 : std::string(carp::toString(carp::claimVerdict(l->second.history,
+                                                                 carp::Vhid(static_cast<uint8_t>(key.vhid)), quiet, now)));
+  }
+  const bool claim = result == carp::toString(carp::ClaimVerdict::Claim);
+  claims_.inc({{"interface", key.interface}, {"result", result}});
+  d_.log.info(claim ? "vhid claimed: nobody heard on it" : "vhid claim declined; starting as BACKUP",
+              {{"vhid", key.vhid}, {"interface", key.interface}, {"result", result}});
+  return claim;
+}
+
+void Agent::openListening(const std::string& ifname, TimePoint now) {
+  auto& l = listening_[ifname];
+  auto open = d_.transport.openInterface(ifname);
+  if (!open) {
+    d_.log.error("cannot open CARP socket", {{"interface", ifname}, {"error", open.error().message}});
+  }
+  l.socketOpen = open.ok();
+  updateListening(ifname, now);
+}
+
+void Agent::updateListening(const std::string& ifname, TimePoint now) {
+  auto it = listening_.find(ifname);
+  if (it == listening_.end()) return;
+  Listening& l = it->second;
+  if (!l.socketOpen) l.socketOpen = d_.transport.openInterface(ifname).ok();  // it may exist by now
+  auto link = links_.find(ifname);
+  const bool hearing = l.socketOpen && link != links_.end() && link->second.exists && link->second.up;
+  if (hearing) {
+    l.history.startListening(now);
+  } else {
+    l.history.stopListening();
+  }
+}
+
+Status Agent::listen(const std::string& ifname, TimePoint now) {
+  if (ifname.empty()) return makeError("listen: interface name is empty");
+  openListening(ifname, now);
+  return listening_.at(ifname).socketOpen ? okStatus()
+                                          : Status(makeError("listen on " + ifname + ": the CARP socket is not open"));
+}
+
+const carp::ListenHistory* Agent::listenHistory(const std::string& ifname) const {
+  auto it = listening_.find(ifname);
+  return it == listening_.end() ? nullptr : &it->second.history;
 }
 
 void Agent::removeEntry(std::map<VhostKey, Entry>::iterator it, carp::Reason reason, TimePoint now) {
@@ -172,9 +240,8 @@ void Agent::removeEntry(std::map<VhostKey, Entry>::iterator it, carp::Reason rea
   stateGauge_.remove(vhidLabels(key));
   demoted_.remove(vhidLabels(key));
   vhosts_.erase(it);
-  bool stillUsed = std::any_of(vhosts_.begin(), vhosts_.end(),
-                               [&](const auto& kv) { return kv.first.interface == key.interface; });
-  if (!stillUsed) d_.transport.closeInterface(key.interface);
+  // The socket stays open with no vhid left: the interface is still listened to, so the next
+  // vhid the controller creates here can be claimed (shutdown() closes everything).
 }
 
 void Agent::refreshLink(const VhostKey& key, Entry& e, TimePoint now) {
@@ -214,6 +281,7 @@ void Agent::refreshLink(const VhostKey& key, Entry& e, TimePoint now) {
 
 void Agent::linkChanged(const std::string& ifname, const LinkStatus& status, TimePoint now) {
   links_[ifname] = status;
+  updateListening(ifname, now);
   for (auto& [key, e] : vhosts_) {
     if (key.interface == ifname) refreshLink(key, e, now);
   }
@@ -227,6 +295,21 @@ void Agent::countDrop(const std::string& ifname, std::optional<int> vhid, carp::
 
 void Agent::packetReceived(const std::string& ifname, std::span<const uint8_t> packet, TimePoint now) {
   auto decoded = carp::decodeAdvert(packet);
+  // The listening record first: any protocol-112 packet whose vhid/VRID byte is readable
+  // counts (CARP with any password, VRRP), whatever happens to it below; a CARP bow-out
+  // releases its vhid.
+  if (auto l = listening_.find(ifname); l != listening_.end()) {
+    if (decoded) {
+      if (decoded->advert.isBowOut()) {
+        l->second.history.heardBowOut(decoded->advert.vhid);
+      } else {
+        l->second.history.heard(decoded->advert.vhid, now);
+      }
+    } else if (packet.size() >= carp::Ipv4HeaderSize && packet[9] == carp::CarpProtocol) {
+      size_t ihl = static_cast<size_t>(packet[0] & 0x0f) * 4;
+      if (ihl >= carp::Ipv4HeaderSize && packet.size() > ihl + 1) l->second.history.heard(packet[ihl + 1], now);
+    }
+  }
   if (!decoded) {
     // Attribute the drop to a vhid when the CARP vhid byte is readable and ours.
     if (packet.size() >= carp::Ipv4HeaderSize) {
@@ -443,11 +526,14 @@ void Agent::shutdown(TimePoint now) {
   while (!vhosts_.empty()) {
     removeEntry(vhosts_.begin(), carp::Reason::Shutdown, now);
   }
+  for (const auto& [ifname, l] : listening_) d_.transport.closeInterface(ifname);
+  listening_.clear();
 }
 
 std::vector<std::string> Agent::interfaces() const {
   std::set<std::string> s;
   for (const auto& [key, e] : vhosts_) s.insert(key.interface);
+  for (const auto& [ifname, l] : listening_) s.insert(ifname);
   return {s.begin(), s.end()};
 }
 

@@ -13,6 +13,14 @@
 // apply(desired) is the one entry point for desired state: from --config, SIGHUP reloads and
 // (later) the controller's plan stream. Keys are (interface, vhid): unchanged entries are not
 // touched at all, changed ones are reconfigured in place, removed ones bow out and unbind.
+//
+// Listening and claims (agent/carp/claim.h): once an interface has carried a vhid (or
+// listen() was called for it) its CARP socket stays open until shutdown(), also with no vhid
+// left, and a carp::ListenHistory records since when the link is heard (socket open, link up)
+// and when each vhid number was last heard (every protocol-112 packet counts, ours or not; a
+// bow-out releases the vhid). A new vhid whose config says `claim` (the controller's planned
+// master of a vhid it just created) starts as MASTER at once when claimVerdict() says so and
+// the vhid is not demoted; otherwise it is an ordinary BACKUP. The verdict is logged.
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -22,6 +30,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "agent/carp/claim.h"
 #include "agent/carp/vhost.h"
 #include "agent/config/agent_config.h"
 #include "agent/io/address_table.h"
@@ -89,10 +98,18 @@ public:
   void timerFired(TimePoint now);
   std::optional<TimePoint> nextDeadline() const;
 
-  // Every vhid bows out (MASTER sends advbase/advskew 255) and unbinds; the agent is empty.
+  // Every vhid bows out (MASTER sends advbase/advskew 255) and unbinds; the agent is empty
+  // and listens nowhere.
   void shutdown(TimePoint now);
 
-  // Interfaces with at least one vhid (the shell opens sockets / watches these).
+  // Listen on `ifname` from now on even before it carries a vhid (e.g. the cluster default
+  // interface at startup), so the first vhid the controller creates there can be claimed.
+  // Feed its link state with linkChanged() as for any interface. Idempotent.
+  Status listen(const std::string& ifname, TimePoint now);
+  // The listening record of `ifname` (nullptr: never listened there).
+  const carp::ListenHistory* listenHistory(const std::string& ifname) const;
+
+  // Interfaces with at least one vhid or listened to (the shell watches these).
   std::vector<std::string> interfaces() const;
   std::optional<carp::State> state(const VhostKey& key) const;
   const carp::VirtualHost* vhost(const VhostKey& key) const;
@@ -131,6 +148,11 @@ private:
   void updateDemote(const VhostKey& key, Entry& e, TimePoint now);
   void refreshLink(const VhostKey& key, Entry& e, TimePoint now);
   void countDrop(const std::string& ifname, std::optional<int> vhid, carp::DropReason r);
+  // Listening: open the socket, start/stop the history with the link state.
+  void openListening(const std::string& ifname, TimePoint now);
+  void updateListening(const std::string& ifname, TimePoint now);
+  // Whether a new vhid may start as MASTER (and the log line saying why or why not).
+  bool decideClaim(const VhostKey& key, const Entry& e, TimePoint now);
   void removeEntry(std::map<VhostKey, Entry>::iterator it, carp::Reason reason, TimePoint now);
   Labels vhidLabels(const VhostKey& key) const;
 
@@ -138,6 +160,11 @@ private:
   std::map<VhostKey, Entry> vhosts_;
   std::map<std::string, LinkStatus> links_;
   std::map<std::string, carp::DropCounters> unroutedDrops_;  // by interface
+  struct Listening {
+    bool socketOpen = false;  // the transport accepted openInterface()
+    carp::ListenHistory history;
+  };
+  std::map<std::string, Listening> listening_;  // interfaces kept open (until shutdown)
   uint64_t nextGeneration_ = 1;
 
   MetricFamily& stateGauge_;
@@ -150,6 +177,7 @@ private:
   MetricFamily& addressErrors_;
   MetricFamily& readded_;
   MetricFamily& demoted_;
+  MetricFamily& claims_;
 };
 
 // carp::VhostConfig for a validated config entry.

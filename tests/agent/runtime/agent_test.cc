@@ -403,5 +403,145 @@ TEST(Agent, StateJsonShape) {
   EXPECT_EQ(v["counters"]["transitions"], 2);
 }
 
+// ----- claim: a silent new vhid goes MASTER at once on its planned master ----------------------
+config::VhostConfig claimed(config::VhostConfig v) {
+  v.claim = true;
+  return v;
+}
+
+TEST(AgentClaim, ClaimedVhidIsMasterAtOnceAfterListeningQuietly) {
+  Harness h;
+  h.agent.linkChanged("eth0", upLink(), h.clock.now());
+  ASSERT_TRUE(h.agent.listen("eth0", h.clock.now()).ok());
+  EXPECT_TRUE(h.tx.open.count("eth0"));
+  h.clock.advance(4s);  // longer than the 3 s master-down of advbase 1
+  ASSERT_TRUE(h.apply({claimed(vhost(7, "192.0.2.100"))}).ok());
+  EXPECT_EQ(h.agent.state({"eth0", 7}), State::Master);
+  EXPECT_TRUE(h.table.has("eth0", ip("192.0.2.100")));
+  ASSERT_EQ(h.arp.announced.size(), 1u) << "the first GARP round goes out in the same step";
+  EXPECT_EQ(h.arp.announced.front().second, ip("192.0.2.100"));
+  ASSERT_EQ(h.tx.sentFor(7).size(), 1u);
+  EXPECT_TRUE(h.logged("msg=\"vhid claimed: nobody heard on it\" vhid=7 interface=eth0 result=claim"));
+  EXPECT_TRUE(h.logged("from=INIT to=MASTER reason=claimed_silent_vhid"));
+  EXPECT_EQ(h.metric("carplb_agent_claims_total", {{"interface", "eth0"}, {"result", "claim"}}), 1);
+}
+
+TEST(AgentClaim, NotListenedLongEnoughStartsAsAnOrdinaryBackup) {
+  Harness h;
+  h.agent.linkChanged("eth0", upLink(), h.clock.now());
+  ASSERT_TRUE(h.agent.listen("eth0", h.clock.now()).ok());
+  h.clock.advance(2s);  // < 3 s
+  ASSERT_TRUE(h.apply({claimed(vhost(7, "192.0.2.100"))}).ok());
+  EXPECT_EQ(h.agent.state({"eth0", 7}), State::Backup);
+  EXPECT_TRUE(h.arp.announced.empty());
+  EXPECT_TRUE(h.logged("msg=\"vhid claim declined; starting as BACKUP\" vhid=7 interface=eth0 result=listened_too_short"));
+  h.runFor(3s);
+  EXPECT_EQ(h.agent.state({"eth0", 7}), State::Master);
+  EXPECT_TRUE(h.logged("from=BACKUP to=MASTER reason=master_down"));
+}
+
+TEST(AgentClaim, AForeignAdvertOnThatVhidNumberBlocksTheClaim) {
+  Harness h;
+  h.agent.linkChanged("eth0", upLink(), h.clock.now());
+  ASSERT_TRUE(h.agent.listen("eth0", h.clock.now()).ok());
+  h.clock.advance(10s);
+  // A ucarp pair nobody told the controller about, other password: unrouted here (no vhid 7
+  // yet), but heard.
+  h.peerAdvert(7, "192.0.2.100", 1, 0, "192.0.2.77", "foreign");
+  h.clock.advance(4s);
+  ASSERT_TRUE(h.apply({claimed(vhost(7, "192.0.2.100"))}).ok());
+  EXPECT_EQ(h.agent.state({"eth0", 7}), State::Backup);
+  EXPECT_TRUE(h.logged("result=heard_recently"));
+  EXPECT_EQ(h.metric("carplb_agent_claims_total", {{"interface", "eth0"}, {"result", "heard_recently"}}), 1);
+  // Another vhid number on the same link is not affected.
+  ASSERT_TRUE(h.apply({claimed(vhost(7, "192.0.2.100")), claimed(vhost(8, "192.0.2.101"))}).ok());
+  EXPECT_EQ(h.agent.state({"eth0", 8}), State::Master);
+}
+
+TEST(AgentClaim, AVrrpPacketWithThatVridBlocksTheClaimToo) {
+  Harness h;
+  h.agent.linkChanged("eth0", upLink(), h.clock.now());
+  ASSERT_TRUE(h.agent.listen("eth0", h.clock.now()).ok());
+  h.clock.advance(10s);
+  carp::Advert a;
+  a.vhid = 9;
+  auto pkt = carp::encodeIpv4Packet(a, ip("192.0.2.66"));
+  pkt[carp::Ipv4HeaderSize] = 0x31;  // VRRPv3 advertisement on protocol 112: version 3, type 1
+  h.agent.packetReceived("eth0", pkt, h.clock.now());
+  h.clock.advance(4s);
+  ASSERT_TRUE(h.apply({claimed(vhost(9, "192.0.2.100"))}).ok());
+  EXPECT_EQ(h.agent.state({"eth0", 9}), State::Backup);
+  EXPECT_TRUE(h.logged("result=heard_recently"));
+}
+
+TEST(AgentClaim, ABowOutReleasesTheVhidForAClaim) {
+  Harness h;
+  h.agent.linkChanged("eth0", upLink(), h.clock.now());
+  ASSERT_TRUE(h.agent.listen("eth0", h.clock.now()).ok());
+  h.clock.advance(10s);
+  h.peerAdvert(7, "192.0.2.100", 1, 0);      // the old master of a deleted Service...
+  h.clock.advance(100ms);
+  h.peerAdvert(7, "192.0.2.100", 255, 255);  // ...bows out
+  h.clock.advance(100ms);
+  ASSERT_TRUE(h.apply({claimed(vhost(7, "192.0.2.200"))}).ok());
+  EXPECT_EQ(h.agent.state({"eth0", 7}), State::Master);
+}
+
+TEST(AgentClaim, BackupsAndDemotedVhidsNeverClaim) {
+  Harness h;
+  h.agent.linkChanged("eth0", upLink(), h.clock.now());
+  ASSERT_TRUE(h.agent.listen("eth0", h.clock.now()).ok());
+  h.clock.advance(10s);
+  auto drained = claimed(vhost(8, "192.0.2.101"));
+  drained.demote = 240;
+  ASSERT_TRUE(h.apply({vhost(7, "192.0.2.100"), drained}).ok());
+  EXPECT_EQ(h.agent.state({"eth0", 7}), State::Backup) << "no claim flag: plain CARP";
+  EXPECT_EQ(h.agent.state({"eth0", 8}), State::Backup);
+  EXPECT_TRUE(h.logged("vhid=8 interface=eth0 result=demoted"));
+  EXPECT_TRUE(h.arp.announced.empty());
+}
+
+TEST(AgentClaim, ListeningOutlivesTheLastVhidAndStopsWithTheLink) {
+  Harness h;
+  h.agent.linkChanged("eth0", upLink(), h.clock.now());
+  ASSERT_TRUE(h.apply({vhost(7, "192.0.2.100")}).ok());  // listening starts with the first vhid
+  h.clock.advance(1s);
+  ASSERT_TRUE(h.apply({}).ok());
+  EXPECT_TRUE(h.tx.open.count("eth0")) << "the socket stays open with no vhid left";
+  EXPECT_EQ(h.agent.interfaces(), std::vector<std::string>{"eth0"});
+  h.clock.advance(3s);
+  ASSERT_TRUE(h.apply({claimed(vhost(8, "192.0.2.101"))}).ok());
+  EXPECT_EQ(h.agent.state({"eth0", 8}), State::Master) << "listened 4 s with nothing heard for vhid 8";
+
+  // Link down: we may miss adverts; the next claim needs a whole new quiet interval.
+  h.agent.linkChanged("eth0", LinkStatus{true, false, {}}, h.clock.now());
+  ASSERT_NE(h.agent.listenHistory("eth0"), nullptr);
+  EXPECT_FALSE(h.agent.listenHistory("eth0")->listening());
+  h.clock.advance(10s);
+  h.agent.linkChanged("eth0", upLink(), h.clock.now());
+  h.clock.advance(1s);
+  ASSERT_TRUE(h.apply({claimed(vhost(8, "192.0.2.101")), claimed(vhost(9, "192.0.2.102"))}).ok());
+  EXPECT_EQ(h.agent.state({"eth0", 9}), State::Backup);
+  EXPECT_TRUE(h.logged("vhid=9 interface=eth0 result=listened_too_short"));
+
+  h.agent.shutdown(h.clock.now());
+  EXPECT_TRUE(h.tx.open.empty());
+  EXPECT_EQ(h.agent.listenHistory("eth0"), nullptr);
+}
+
+TEST(AgentClaim, TheClaimFlagAloneChangesNothingOnARunningVhid) {
+  Harness h;
+  h.agent.linkChanged("eth0", upLink(), h.clock.now());
+  ASSERT_TRUE(h.apply({claimed(vhost(7, "192.0.2.100"))}).ok());  // too short: BACKUP
+  const auto gen = h.agent.generation({"eth0", 7});
+  h.clock.advance(10s);
+  h.lines.clear();
+  ASSERT_TRUE(h.apply({vhost(7, "192.0.2.100")}).ok());
+  ASSERT_TRUE(h.apply({claimed(vhost(7, "192.0.2.100"))}).ok());
+  EXPECT_EQ(h.agent.generation({"eth0", 7}), gen);
+  EXPECT_FALSE(h.logged("vhid reconfigured"));
+  EXPECT_FALSE(h.logged("claim")) << "a vhid already running is never claimed";
+}
+
 }  // namespace
 }  // namespace carplb::agent::runtime
