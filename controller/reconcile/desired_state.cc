@@ -318,6 +318,17 @@ DesiredState computeDesiredState(const ReconcileConfig& config, const ClusterSta
   }
   out.vhids = plan.vhids;
 
+  // ---- claims: vhids nobody runs yet that this controller just gave to their addresses ------
+  for (const auto& p : out.vhids) {
+    if (p.nodes.empty() || cluster.runningVhids.count(p.vhid)) continue;
+    const bool carried = cluster.claimVhids.count(p.vhid) > 0;
+    const bool fresh = std::none_of(p.addresses.begin(), p.addresses.end(), [&](const Ipv4& a) {
+      auto o = observedByAddress.find(a);
+      return o != observedByAddress.end() && o->second->vhid == p.vhid;
+    });
+    if (carried || fresh) out.claimVhids.insert(p.vhid);
+  }
+
   // ---- Service status ---------------------------------------------------------------------
   for (auto& d : out.services) {
     if (d.action != ServiceAction::Manage) continue;

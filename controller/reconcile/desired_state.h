@@ -16,6 +16,11 @@
 //    and the finalizer removed.
 //  - The planner gets the previous placement from the VirtualIP objects, so the same cluster
 //    gives the same plan (a controller restart moves nothing).
+//  - Claims (docs/protocol.md, Vhost.claim): a vhid this pass gives to addresses whose
+//    VirtualIPs did not carry it (a new VIP, or a VIP moved to another vhid) is "claimable"
+//    until an agent reports it running (BACKUP or MASTER); the shell carries the set from pass
+//    to pass (ClusterState::claimVhids) and marks Vhost.claim in the planned master's snapshot
+//    only. After a controller restart nothing is claimable (every vhid comes from a VirtualIP).
 #include <map>
 #include <optional>
 #include <set>
@@ -49,6 +54,10 @@ struct ClusterState {
   std::vector<ObservedVip> vips;
   // Nodes whose agent has been gone longer than the grace period: no masters for them.
   std::set<std::string> nodesWithoutAgent;
+  // Vhids some agent currently reports BACKUP or MASTER for (controller/observe).
+  std::set<int> runningVhids;
+  // DesiredState::claimVhids of the previous pass (the shell carries it over; empty at start).
+  std::set<int> claimVhids;
 };
 
 struct ObjectRef {
@@ -98,6 +107,10 @@ struct DesiredState {
   std::vector<core::VhidPlan> vhids;       // what agents run, sorted by vhid
   std::vector<EventIntent> events;
   std::map<std::string, core::NodeEligibility> nodeEligibility;
+  // Vhids whose planned master (VhidPlan::nodes.front()) may claim: given to their addresses
+  // by this controller (now or in an earlier pass still in ClusterState::claimVhids) and not
+  // reported running by any agent. Only planned vhids with nodes appear here.
+  std::set<int> claimVhids;
 };
 
 // Checked once at startup: pools and planner config. Errors name the config key.

@@ -143,6 +143,7 @@ struct World {
       for (const auto& n : v.nodes) o.order.push_back(n.node);
       cluster.vips.push_back(std::move(o));
     }
+    cluster.claimVhids = last.claimVhids;  // the shell carries claims to the next pass
   }
 };
 
@@ -757,6 +758,94 @@ TEST(DesiredState, InvalidConfigIsRefusedNamingTheKey) {
   auto rc2 = makeReconcileConfig(cc2);
   ASSERT_FALSE(rc2.ok());
   EXPECT_NE(rc2.error().message.find("vhidMin"), std::string::npos) << rc2.error().message;
+}
+
+// ---- claims (Vhost.claim): the planned master of a vhid nobody runs yet may go MASTER at once --
+
+int vhidOf(const World& w, const char* address) {
+  const auto* v = w.vip(address);
+  return v ? v->vhid : 0;
+}
+
+TEST(DesiredStateClaims, ANewVipsVhidIsClaimableUntilAnAgentReportsItRunning) {
+  World w({"node-a", "node-b", "node-c"});
+  w.cluster.services.push_back(service("web", {{IpsAnnotation, "192.0.2.200"}}));
+  w.step();
+  const int vhid = vhidOf(w, "192.0.2.200");
+  ASSERT_GT(vhid, 0);
+  EXPECT_EQ(w.last.claimVhids, std::set<int>{vhid}) << "just allocated, nobody runs it";
+  // The next pass sees the VirtualIP (with this vhid) it wrote: the claim is carried over.
+  w.step();
+  EXPECT_EQ(w.last.claimVhids, std::set<int>{vhid});
+  // The planned master reports BACKUP or MASTER: claims end, and never come back.
+  w.cluster.runningVhids = {vhid};
+  w.step();
+  EXPECT_TRUE(w.last.claimVhids.empty());
+  w.cluster.runningVhids.clear();  // e.g. every agent reports INIT (links down)
+  w.step();
+  EXPECT_TRUE(w.last.claimVhids.empty()) << "a vhid that ran once is never claimed again";
+
+  // A second Service: only its own new vhid is claimable.
+  w.cluster.services.push_back(service("api", {{IpsAnnotation, "192.0.2.201"}}));
+  w.step();
+  const int second = vhidOf(w, "192.0.2.201");
+  ASSERT_GT(second, 0);
+  ASSERT_NE(second, vhid);
+  EXPECT_EQ(w.last.claimVhids, std::set<int>{second});
+}
+
+TEST(DesiredStateClaims, AControllerRestartClaimsNothingItFindsInVirtualIps) {
+  World w({"node-a", "node-b"});
+  w.cluster.services.push_back(service("web", {{IpsAnnotation, "192.0.2.200,192.0.2.201"}}));
+  w.step();
+  EXPECT_EQ(w.last.claimVhids.size(), 2u);
+  // New process: the VirtualIPs survive, the carried set and the agents' reports do not.
+  w.cluster.claimVhids.clear();
+  w.cluster.runningVhids.clear();
+  auto d = computeDesiredState(w.config, w.cluster);
+  EXPECT_TRUE(d.claimVhids.empty());
+}
+
+TEST(DesiredStateClaims, AVipMovedToAnotherVhidIsClaimableOnTheNewOne) {
+  World w({"node-a", "node-b"});
+  w.cluster.services.push_back(service("web", {{IpsAnnotation, "192.0.2.200"}}));
+  w.step();
+  const int before = vhidOf(w, "192.0.2.200");
+  w.cluster.runningVhids = {before};
+  w.step();
+  ASSERT_TRUE(w.last.claimVhids.empty());
+  // A foreign speaker turns up on that vhid: the planner moves the VIP to a free one.
+  w.config.planner.excludedVhids.insert(before);
+  w.step();
+  const int after = vhidOf(w, "192.0.2.200");
+  ASSERT_GT(after, 0);
+  ASSERT_NE(after, before);
+  EXPECT_EQ(w.last.claimVhids, std::set<int>{after});
+}
+
+TEST(DesiredStateClaims, NodeLossOrDrainKeepsTheVhidSoNothingIsClaimed) {
+  World w({"node-a", "node-b", "node-c"});
+  w.cluster.services.push_back(service("web", {{IpsAnnotation, "192.0.2.200"}}));
+  w.step();
+  const int vhid = vhidOf(w, "192.0.2.200");
+  const std::string master = w.masterOf("192.0.2.200");
+  w.cluster.runningVhids = {vhid};
+  w.step();
+  w.nodeRef(master).draining = true;
+  w.step();
+  EXPECT_EQ(vhidOf(w, "192.0.2.200"), vhid) << "a drain moves the master, not the vhid";
+  EXPECT_NE(w.masterOf("192.0.2.200"), master);
+  EXPECT_TRUE(w.last.claimVhids.empty()) << "the backups already run it: CARP hands over (bow-out)";
+}
+
+TEST(DesiredStateClaims, UnplacedVhidsAreNeverClaimable) {
+  World w({"node-a"});
+  auto s = service("loc", {{IpsAnnotation, "192.0.2.200"}});
+  s.externalTrafficPolicy = "Local";  // no ready endpoint anywhere: no node may hold it
+  w.cluster.services.push_back(s);
+  w.step();
+  EXPECT_TRUE(w.masterOf("192.0.2.200").empty());
+  EXPECT_TRUE(w.last.claimVhids.empty());
 }
 
 }  // namespace
