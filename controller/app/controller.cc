@@ -84,6 +84,9 @@ struct Controller::Impl {
     std::set<std::string> services;
   };
   std::map<int, VhidMembers> previousVhids;
+  // DesiredState::claimVhids of the last pass: vhids this process allocated that no agent has
+  // reported running yet (reconcile carries them; Vhost.claim for their planned master).
+  std::set<int> claimVhids;
 
   // Agent health bookkeeping (worker thread only).
   TimePoint leadingSince{};
@@ -580,9 +583,12 @@ struct Controller::Impl {
       for (const auto& a : plan.addresses) {
         if (auto it = vipByAddr.find(a); it != vipByAddr.end()) services.insert(it->second->services.begin(), it->second->services.end());
       }
-      for (const auto& slot : plan.nodes) {
+      const bool claim = desired.claimVhids.count(plan.vhid) > 0;
+      for (size_t i = 0; i < plan.nodes.size(); ++i) {
+        const auto& slot = plan.nodes[i];
         v1::Vhost vh;
         vh.set_vhid(static_cast<uint32_t>(plan.vhid));
+        vh.set_claim(claim && i == 0);  // the planned master only; backups never claim
         for (const auto& a : plan.addresses) vh.add_vips(a.toString());
         vh.set_advbase(static_cast<uint32_t>(options.config.timers.advbase));
         vh.set_advskew(static_cast<uint32_t>(slot.advskew + options.config.timers.advskewBase));
@@ -613,6 +619,17 @@ struct Controller::Impl {
     std::vector<kube::VirtualIP> vipViews;
     drainAgentEvents();
     auto cs = gather(svcViews, vipViews);
+    for (int vhid : observations.vhids()) {
+      auto view = observations.vhidView(vhid);
+      if (!view) continue;
+      for (const auto& n : view->nodes) {
+        if (n.state == observe::CarpState::Backup || n.state == observe::CarpState::Master) {
+          cs.runningVhids.insert(vhid);
+          break;
+        }
+      }
+    }
+    cs.claimVhids = claimVhids;
     auto foreign = observations.foreignVhids();
     foreignVhidsSeen.insert(foreign.begin(), foreign.end());
     reconcile::DesiredState desired;
@@ -623,6 +640,11 @@ struct Controller::Impl {
       withForeign.planner.excludedVhids.insert(foreignVhidsSeen.begin(), foreignVhidsSeen.end());
       desired = reconcile::computeDesiredState(withForeign, cs);
     }
+    claimVhids = desired.claimVhids;
+    // Agents first: the plan does not depend on the API writes below, and those may wait for
+    // the client's rate limiter (--kube-api-qps) or a slow API server; an annotated Service
+    // must not wait for its own status write before its VIP comes up (docs/benchmarks/annotate.md).
+    publishPlans(desired, cs);
     recordNotices(desired);
 
     std::map<std::string, size_t> svcIndex;
@@ -643,7 +665,6 @@ struct Controller::Impl {
       ref.uid = e.object.uid;
       recorder.record(ref, e.type, e.reason, e.message);
     }
-    publishPlans(desired, cs);
 
     size_t placed = 0, unplaced = 0;
     std::map<std::string, size_t> masters;

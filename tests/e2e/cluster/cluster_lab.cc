@@ -411,14 +411,14 @@ Status ClusterLab::startController() {
     return makeError("carplb-controller: already running (pid " + std::to_string(controller_.pid()) + ")");
   }
   const std::string dir = workDir();
-  auto p = lab_->spawn(cp_,
-                       {options_.binaries.controller, "--kubeconfig", kubeconfigPath(), "--leader-elect=false",
-                        "--grpc-listen", std::string(ControlPlaneAddress) + ":" + std::to_string(GrpcPort),
-                        "--tls-cert-file", dir + "/controller.crt", "--tls-key-file", dir + "/controller.key",
-                        "--agent-token-file", tokenPath(), "--carp-secret-file", dir + "/carp-secret", "--config",
-                        dir + "/controller.yaml", "--http-listen", "127.0.0.1:" + std::to_string(ControllerOpsPort),
-                        "--resync-period", "30s", "--log-level", options_.controllerLogLevel},
-                       "controller.log");
+  std::vector<std::string> args = {options_.binaries.controller, "--kubeconfig", kubeconfigPath(), "--leader-elect=false",
+                                   "--grpc-listen", std::string(ControlPlaneAddress) + ":" + std::to_string(GrpcPort),
+                                   "--tls-cert-file", dir + "/controller.crt", "--tls-key-file", dir + "/controller.key",
+                                   "--agent-token-file", tokenPath(), "--carp-secret-file", dir + "/carp-secret", "--config",
+                                   dir + "/controller.yaml", "--http-listen", "127.0.0.1:" + std::to_string(ControllerOpsPort),
+                                   "--resync-period", "30s", "--log-level", options_.controllerLogLevel};
+  args.insert(args.end(), options_.controllerArgs.begin(), options_.controllerArgs.end());
+  auto p = lab_->spawn(cp_, args, "controller.log");
   if (!p) {
     return p.error();
   }

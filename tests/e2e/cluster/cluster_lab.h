@@ -83,6 +83,7 @@ struct ClusterLabOptions {
   bool keepWorkDir = false;
   std::string agentLogLevel = "info";
   std::string controllerLogLevel = "info";
+  std::vector<std::string> controllerArgs;  // extra carplb-controller flags (appended)
 };
 
 // How to start one agent (defaults: the lab's token, snapshot file in the work dir).
