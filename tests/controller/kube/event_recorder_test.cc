@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "fake_api_server.h"
+#include "loopback_client.h"
 
 namespace carplb::controller::kube {
 namespace {
@@ -19,13 +20,8 @@ TEST(EventRecorder, CreatesThenPatchesAndRecreatesAfter404) {
     if (r.method == "PATCH" && forget.load()) return w.send(404, R"({"kind":"Status","code":404})");
     w.send(r.method == "POST" ? 201 : 200, r.method == "POST" ? r.body : "{}");
   });
-  SystemClock clock;
-  ClientConfig c;
-  c.server = server.url();
-  RestClientOptions o;
-  o.qps = 1000;
-  o.burst = 1000;
-  auto client = std::move(RestClient::create(c, o, clock, Logger("t", LogLevel::Error)).value());
+  auto client = testing::loopbackClient(server.url());
+  ASSERT_TRUE(client);
   EventRecorder rec(*client, {}, Logger("t", LogLevel::Error));
   rec.start();
   ObjectReference svc{"v1", "Service", "default", "web", "uid-1", "", ""};

@@ -8,6 +8,7 @@
 
 #include "controller/kube/model/resources.h"
 #include "fake_api_server.h"
+#include "loopback_client.h"
 #include "recorder.h"
 
 namespace carplb::controller::kube {
@@ -87,7 +88,6 @@ struct Fixture {
   Script script;
   std::unique_ptr<FakeApiServer> server;
   std::unique_ptr<RestClient> client;
-  SystemClock clock;
   Recorder rec;
   std::unique_ptr<Informer> informer;
 
@@ -105,17 +105,9 @@ struct Fixture {
   void start(InformerOptions o = {}) {
     server = std::make_unique<FakeApiServer>(
         [this](const FakeRequest& r, ResponseWriter& w) { handle(script, *server, r, w); });
-    ClientConfig c;
-    c.server = server->url();
-    RestClientOptions ro;
-    ro.qps = 1000;
-    ro.burst = 1000;
-    client = std::move(RestClient::create(c, ro, clock, Logger("test", LogLevel::Error)).value());
-    o.resource = "services";
-    o.collectionPath = "/api/v1/services";
-    o.backoff.initial = 10ms;
-    o.backoff.max = 50ms;
-    informer = std::make_unique<Informer>(*client, o, rec, Logger("test", LogLevel::Error));
+    client = testing::loopbackClient(server->url());
+    informer = std::make_unique<Informer>(*client, testing::serviceInformerOptions(10ms, 50ms, std::move(o)), rec,
+                                          Logger("test", LogLevel::Error));
     informer->start();
   }
   ~Fixture() {

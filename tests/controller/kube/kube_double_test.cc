@@ -60,12 +60,8 @@ protected:
     ASSERT_EQ(r->status, 200) << r->body;
   }
   void startInformer() {
-    InformerOptions o;
-    o.resource = "services";
-    o.collectionPath = "/api/v1/services";
-    o.backoff.initial = 50ms;
-    o.backoff.max = 200ms;
-    informer_ = std::make_unique<Informer>(*client_, o, rec_, Logger("test", LogLevel::Error));
+    informer_ = std::make_unique<Informer>(*client_, testing::serviceInformerOptions(50ms, 200ms), rec_,
+                                           Logger("test", LogLevel::Error));
     informer_->start();
     ASSERT_TRUE(informer_->waitForSync(15s));
     ASSERT_TRUE(waitWatchers(1)) << "the informer's watch never reached the double";

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "fake_api_server.h"
+#include "loopback_client.h"
 
 namespace carplb::controller::kube {
 namespace {
@@ -48,16 +49,7 @@ struct LeaseStore {
 struct Env {
   LeaseStore store;
   FakeApiServer server{[this](const FakeRequest& r, ResponseWriter& w) { store.handle(r, w); }};
-  SystemClock clock;
-  std::unique_ptr<RestClient> client;
-  Env() {
-    ClientConfig c;
-    c.server = server.url();
-    RestClientOptions o;
-    o.qps = 1000;
-    o.burst = 1000;
-    client = std::move(RestClient::create(c, o, clock, Logger("t", LogLevel::Error)).value());
-  }
+  std::unique_ptr<RestClient> client = testing::loopbackClient(server.url());
   std::unique_ptr<LeaseRunner> runner(const std::string& id, LeaseRunner::Callbacks cb = {}) {
     LeaderElectionConfig cfg{"kube-system", "carplb", id, 3s, 2s, 100ms};
     auto r = LeaseRunner::create(*client, cfg, std::move(cb), Logger("t", LogLevel::Error));

@@ -1,7 +1,8 @@
 #pragma once
 // An InformerHandler for the kube client's integration tests: records handler calls as lines
 // ("add default/web 12", "update ...", "delete ...", "synced"; without the resourceVersion when
-// constructed with WithResourceVersion::No) and lets the test wait for them.
+// constructed with WithResourceVersion::No) and lets the test wait for them; plus the informer
+// options and the polling helper those tests share.
 #include <algorithm>
 #include <chrono>
 #include <atomic>
@@ -64,6 +65,15 @@ private:
   std::condition_variable cv_;
   std::vector<std::string> calls_;
 };
+
+// An informer of /api/v1/services with the given reconnect backoff (tests want it short).
+inline InformerOptions serviceInformerOptions(Duration backoffInitial, Duration backoffMax, InformerOptions o = {}) {
+  o.resource = "services";
+  o.collectionPath = "/api/v1/services";
+  o.backoff.initial = backoffInitial;
+  o.backoff.max = backoffMax;
+  return o;
+}
 
 // Polls `pred` every 10 ms until it holds or `timeout` passes; returns pred()'s last value.
 template <typename Pred>

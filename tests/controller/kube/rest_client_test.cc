@@ -8,6 +8,7 @@
 #include <future>
 
 #include "fake_api_server.h"
+#include "loopback_client.h"
 
 namespace carplb::controller::kube {
 namespace {
@@ -17,25 +18,11 @@ using testing::FakeApiServer;
 using testing::FakeRequest;
 using testing::ResponseWriter;
 
-RestClientOptions fastOptions() {
-  RestClientOptions o;
-  o.qps = 1000;
-  o.burst = 1000;
-  o.retryBackoff.initial = 5ms;
-  o.retryBackoff.max = 20ms;
-  return o;
-}
+RestClientOptions fastOptions() { return testing::loopbackOptions(); }
 
 std::unique_ptr<RestClient> makeClient(const std::string& url, RestClientOptions o = fastOptions(),
                                        const std::string& token = "t0k3n", const std::string& tokenFile = "") {
-  static SystemClock clock;
-  ClientConfig c;
-  c.server = url;
-  c.token = token;
-  c.tokenFile = tokenFile;
-  auto r = RestClient::create(c, o, clock, Logger("test", LogLevel::Error));
-  EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
-  return std::move(r.value());
+  return testing::loopbackClient(url, std::move(o), token, tokenFile);
 }
 
 std::string status(int code, const std::string& reason, const std::string& msg) {
