@@ -1,10 +1,17 @@
-# carplb: one image with both binaries (carplb-agent, carplb-controller).
+# carplb: one image with both programs (carplb-agent [+ carplb-agent-cluster], carplb-controller).
 #
 #   scripts/build-image     builds it offline with podman (bases bootstrapped from Debian packages)
 #
-# Stage 1 compiles on Debian 12 with exactly the packages of `scripts/install-deps --build`.
+# Stage 1 compiles both binaries from source on Debian 12 with exactly the packages of
+# `scripts/install-deps --build`, with the `default` CMake preset (RelWithDebInfo, -Werror, ccache).
 # Stage 2 is debian:bookworm-slim plus only the shared libraries the two binaries link
 # (computed with ldd + dpkg -S in stage 1, so the list never goes stale).
+#
+# Compiler cache: scripts/build-image mounts the checkout's ccache directory (build/ccache, filled
+# by the host's preset builds) at /ccache for the compile step (`podman build --volume`) and
+# passes the host's source and build directories as CARPLB_SRC_DIR/CARPLB_BUILD_DIR, so the
+# compile commands are byte-identical to the host's and every unchanged object is a cache hit.
+# Without the volume (plain `podman build .`) it is an ordinary full compile.
 #
 # Users: the image's default user is 65532 (non-root), which is what the controller runs as.
 # The agent runs as uid 0 with every capability dropped except NET_ADMIN and NET_RAW (see the
@@ -18,29 +25,49 @@ ENV DEBIAN_FRONTEND=noninteractive
 COPY scripts/install-deps /src/scripts/install-deps
 RUN /src/scripts/install-deps --build && rm -rf /var/lib/apt/lists/*
 
-COPY . /src
-# Only the two binaries are built (no tests, benchmarks or fuzzers); same warnings as CI.
-# With `scripts/build-image --prebuilt DIR` the binaries compiled on the host (same Debian 12
-# toolchain and packages) are packaged instead of compiled a second time.
-# A binary whose sources are not in the tree yet is skipped here, and scripts/build-image's
-# checks then report it missing.
+# The source goes to the same absolute path as on the host and the build tree to the host build
+# directory's path (ccache hashes the working directory and the -I paths: same paths, same keys).
+ARG CARPLB_SRC_DIR=/src
+ARG CARPLB_BUILD_DIR=/src/build/default
+ARG CARPLB_CCACHE_DIR=/ccache
+# Changing it forces the compile step to run again although the sources did not change
+# (scripts/build-image --recompile); it is not part of the compile itself.
+ARG CARPLB_RECOMPILE=
+COPY . ${CARPLB_SRC_DIR}
+WORKDIR ${CARPLB_SRC_DIR}
+# Only the binaries are built (no tests, benchmarks or fuzzers), same preset and warnings as CI:
+# carplb-controller, carplb-agent and, where the tree has it, carplb-agent-cluster (the agent's
+# cluster mode, exec'd by carplb-agent --controller from the same directory).
+# The ccache statistics of this compile alone (a stats log, the cache's own counters are shared
+# with the host) are printed as `carplb-ccache: hits=H misses=M ...` for scripts/build-image.
 RUN set -eu; \
-    mkdir -p /out/bin; \
-    if [ -x /src/.prebuilt/carplb-agent ] && [ -x /src/.prebuilt/carplb-controller ]; then \
-      echo "using prebuilt binaries (scripts/build-image --prebuilt)"; \
-      install -m 0755 /src/.prebuilt/carplb-agent /src/.prebuilt/carplb-controller /out/bin/; \
-    else \
-      cmake -S /src -B /build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-            -DCMAKE_C_COMPILER=gcc -DCMAKE_CXX_COMPILER=g++ >/dev/null; \
-      targets=$(ninja -C /build -t targets all | sed -n 's/^\(carplb-agent\|carplb-controller\): .*/\1/p' | sort -u); \
-      if [ -z "$targets" ]; then echo "Dockerfile: neither carplb-agent nor carplb-controller is a build target" >&2; exit 1; fi; \
-      echo "building: $targets"; \
-      cmake --build /build -j"$JOBS" --target $targets; \
-      for t in $targets; do \
-        f=$(find /build -type f -name "$t" -perm -u+x | head -n1); \
-        install -m 0755 "$f" /out/bin/"$t"; \
-      done; \
+    echo "recompile: ${CARPLB_RECOMPILE:-no}"; \
+    export CCACHE_STATSLOG=/tmp/ccache-stats.log; rm -f "$CCACHE_STATSLOG"; \
+    echo "compiler: $(dpkg-query -W -f='${Package} ${Version}' g++-12), ccache $(ccache --version | sed -n '1s/.* //p')"; \
+    t0=$(date +%s); \
+    cmake --preset default -B "$CARPLB_BUILD_DIR" -DCARPLB_CCACHE_DIR="$CARPLB_CCACHE_DIR" >/dev/null; \
+    t1=$(date +%s); \
+    targets=$(ninja -C "$CARPLB_BUILD_DIR" -t targets all \
+      | sed -n 's/^\(carplb-agent\|carplb-agent-cluster\|carplb-controller\): .*/\1/p' | sort -u | tr '\n' ' '); \
+    echo "building: $targets"; \
+    cmake --build "$CARPLB_BUILD_DIR" -j"$JOBS" --target $targets; \
+    t2=$(date +%s); \
+    hits=0; misses=0; \
+    if [ -s "$CCACHE_STATSLOG" ]; then \
+      hits=$(grep -cE '^(direct|preprocessed)_cache_hit$' "$CCACHE_STATSLOG" || true); \
+      misses=$(grep -cx 'cache_miss' "$CCACHE_STATSLOG" || true); \
+      ccache --show-log-stats; \
     fi; \
+    echo "carplb-ccache: hits=$hits misses=$misses configure_s=$((t1 - t0)) compile_s=$((t2 - t1)) dir=$CARPLB_CCACHE_DIR"; \
+    mkdir -p /out/bin; \
+    for t in carplb-agent carplb-controller; do \
+      case " $targets " in *" $t "*) ;; *) echo "Dockerfile: $t is not a build target" >&2; exit 1 ;; esac; \
+    done; \
+    for t in $targets; do \
+      f=$(find "$CARPLB_BUILD_DIR" -type f -name "$t" -perm -u+x | head -n1); \
+      [ -n "$f" ] || { echo "Dockerfile: $t was not built under $CARPLB_BUILD_DIR" >&2; exit 1; }; \
+      install -m 0755 "$f" /out/bin/"$t"; \
+    done; \
     strip --strip-unneeded /out/bin/*; \
     ldd /out/bin/* | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u > /out/libs.txt; \
     while read -r lib; do \
