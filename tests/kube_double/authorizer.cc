@@ -166,12 +166,15 @@ bool nameMatches(const PolicyRule& r, const std::string& name) {
   return r.resourceNames.empty() || (!name.empty() && contains(r.resourceNames, name));
 }
 
+// One nonResourceURLs entry: exact, "*", or a prefix ending in "*".
+bool urlMatches(const std::string& u, const std::string& path) {
+  if (u == "*" || u == path) return true;
+  return u.size() > 1 && u.back() == '*' && path.rfind(u.substr(0, u.size() - 1), 0) == 0;
+}
+
 bool nonResourceMatches(const PolicyRule& r, const std::string& path) {
-  for (const auto& u : r.nonResourceURLs) {
-    if (u == "*" || u == path) return true;
-    if (u.size() > 1 && u.back() == '*' && path.rfind(u.substr(0, u.size() - 1), 0) == 0) return true;
-  }
-  return false;
+  return std::any_of(r.nonResourceURLs.begin(), r.nonResourceURLs.end(),
+                     [&](const std::string& u) { return urlMatches(u, path); });
 }
 
 bool ruleAllows(const PolicyRule& r, const RequestAttributes& a) {
@@ -455,7 +458,7 @@ json AuthzLedger::report(const RbacPolicy& policy, const std::vector<UserInfo>& 
         if (k.user != name || !k.allowed || std::find(e.rules.begin(), e.rules.end(), g.ref) == e.rules.end()) continue;
         const std::string sub = k.resource.find('/') == std::string::npos ? "" : k.resource.substr(k.resource.find('/') + 1);
         const bool match = k.path.empty() ? tokenMatches(g.apiGroup, k.apiGroup) && tokenMatches(g.resource, k.resource, sub)
-                                          : tokenMatches(g.resource, k.path);
+                                          : urlMatches(g.resource, k.path);
         if (match && tokenMatches(g.verb, k.verb)) used += e.count;
       }
       if (used == 0) ++unused;

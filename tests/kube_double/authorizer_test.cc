@@ -318,6 +318,18 @@ TEST_F(AuthorizerTest, LedgerCountsRequestsAndFindsUnusedGrants) {
   EXPECT_EQ(used["get coordination.k8s.io/leases"], 0u);
   EXPECT_EQ(used["create carplb.io/virtualips"], 0u);
   EXPECT_EQ(ctl["unusedGrants"], 15 - 5);
+
+  // Non-resource grants: a prefix rule counts the paths under it.
+  UserInfo aliceUser = userFromName("alice");
+  rec(aliceUser, "GET", "/debug/pprof/heap");
+  rec(aliceUser, "GET", "/debug/vars");
+  json ar = ledger.report(policy, {aliceUser})["users"][0];
+  ASSERT_EQ(ar["user"], "alice");
+  std::map<std::string, uint64_t> aliceUsed;
+  for (const auto& g : ar["grants"]) aliceUsed[g["verb"].get<std::string>() + " " + g["resource"].get<std::string>()] = g["used"];
+  EXPECT_EQ(aliceUsed["get /debug/*"], 2u);
+  EXPECT_EQ(aliceUsed["get /metrics"], 0u);
+  EXPECT_EQ(aliceUsed["get nodes"], 0u);
 }
 
 }  // namespace

@@ -2,10 +2,18 @@
 // (.tools/bin/kubectl; a missing binary FAILS). Each test: a fresh double with 3 Ready nodes,
 // the VirtualIP CRD applied with kubectl, and carplb-controller processes with leader election
 // on short timings, --grpc-listen off and a pool 192.0.2.200/29. Waits are polls with deadlines.
+//
+// RBAC: the double authorizes the controller's token as the chart's ServiceAccount
+// (system:serviceaccount:carplb-system:carplb-controller) with the ClusterRoles/Roles/bindings of
+// manifests/carplb.yaml (the chart rendered with defaults, drift-tested). Any API call the code
+// makes that the chart does not allow is a 403 and fails the test in TearDown; kubectl and the
+// test's own reads are the double's administrator. Over the whole run, every permission the chart
+// grants must be used at least once (least privilege), checked when the last test is done.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <atomic>
+#include <iostream>
 #include <mutex>
 #include <thread>
 #include <deque>
@@ -31,6 +39,64 @@ const std::string CrdFile = CARPLB_SOURCE_DIR "/charts/carplb/crds/virtualips.ca
 const std::string VipPath = "/apis/carplb.io/v1alpha1/virtualips";
 const std::string Finalizer = "service.kubernetes.io/load-balancer-cleanup";
 const std::string Condition = "carplb.io/VipAssigned";
+const std::string ManifestsFile = CARPLB_SOURCE_DIR "/manifests/carplb.yaml";
+// The chart's defaults: release namespace carplb-system, fullname carplb.
+const std::string ControllerNamespace = "carplb-system";
+const std::string ControllerUser = "system:serviceaccount:carplb-system:carplb-controller";
+const std::string LeasePath = "/apis/coordination.k8s.io/v1/namespaces/carplb-system/leases/carplb-controller";
+
+// Permissions of the chart that the run may leave unused, with the reason they are granted.
+// Keep empty unless a call cannot be provoked from a test; see docs/install.md (RBAC).
+const std::map<std::string, std::string> JustifiedUnused = {};
+
+// Least privilege over the whole run: per granted permission (from the double's /_double/authz
+// report of each test), how often the controller used it. Checked after the last test when the
+// whole suite ran (a --gtest_filter run only reports).
+class RbacUsage : public ::testing::Environment {
+public:
+  static RbacUsage*& instance() {
+    static RbacUsage* env = nullptr;
+    return env;
+  }
+  void add(const json& user) {
+    for (const auto& g : user.value("grants", json::array())) {
+      std::string key = g.value("scope", "") + ": " + g.value("verb", "") + " " + g.value("resource", "") + "." +
+                        (g.value("apiGroup", "").empty() ? std::string("core") : g.value("apiGroup", ""));
+      json names = g.value("resourceNames", json::array());
+      if (!names.empty()) key += " names=" + names.dump();
+      used_[key] += g.value("used", 0);
+    }
+  }
+  void TearDown() override {
+    const auto* ut = ::testing::UnitTest::GetInstance();
+    json report = json::object();
+    for (const auto& [k, n] : used_) report[k] = n;
+    std::ofstream(CARPLB_BINARY_DIR "/tests/controller/app/rbac-usage.json") << report.dump(2) << "\n";
+    if (used_.empty() || ut->test_to_run_count() != ut->total_test_count()) {
+      std::cout << "[ rbac     ] partial run: least-privilege check not applied; usage: " << report.dump(2) << "\n";
+      return;
+    }
+    std::vector<std::string> unused;
+    for (const auto& [k, n] : used_) {
+      if (n == 0 && !JustifiedUnused.count(k)) unused.push_back(k);
+    }
+    EXPECT_TRUE(unused.empty()) << "manifests/carplb.yaml grants the controller permissions no test used "
+                                << "(remove them from charts/carplb/templates/controller-rbac.yaml, or exercise "
+                                << "them in a test, or justify them in JustifiedUnused):\n"
+                                << json(unused).dump(2) << "\nusage: " << report.dump(2);
+    if (unused.empty()) {
+      std::cout << "[ rbac     ] " << used_.size() << " granted permissions, all used or justified\n";
+    }
+  }
+
+private:
+  std::map<std::string, uint64_t> used_;
+};
+// gtest owns registered environments (its API takes a raw pointer).
+[[maybe_unused]] const bool RbacUsageRegistered = [] {
+  RbacUsage::instance() = static_cast<RbacUsage*>(::testing::AddGlobalTestEnvironment(new RbacUsage));
+  return true;
+}();
 
 std::string nodeYaml(const std::string& name) {
   return "apiVersion: v1\nkind: Node\nmetadata:\n  name: " + name + "\n  labels:\n    kubernetes.io/hostname: " + name +
@@ -68,9 +134,15 @@ protected:
     work_ = tmpl;
     rng_.seed(std::random_device{}());
 
-    std::string nodes;
-    for (const char* n : {"node-a", "node-b", "node-c"}) nodes += (nodes.empty() ? "" : "---\n") + nodeYaml(n);
-    auto d = DoubleProcess::start(CARPLB_KUBE_DOUBLE_BIN, {"--seed", file("nodes.yaml", nodes)});
+    std::string nodes = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: " + ControllerNamespace + "\n";
+    for (const char* n : {"node-a", "node-b", "node-c"}) nodes += "---\n" + nodeYaml(n);
+    controllerToken_ = "ctl-" + std::to_string(rng_());
+    controllerKubeconfig_ = work_ + "/controller.kubeconfig";
+    policyFile_ = policy();
+    auto d = DoubleProcess::start(CARPLB_KUBE_DOUBLE_BIN,
+                                  {"--seed", file("nodes.yaml", nodes), "--authorize", policyFile_, "--authorize-token",
+                                   controllerToken_ + "=" + ControllerUser, "--kubeconfig-out-for",
+                                   ControllerUser + "=" + controllerKubeconfig_});
     ASSERT_TRUE(d.ok()) << d.error().message;
     double_ = std::move(d).value();
     auto crd = kubectl("apply -f " + shellQuote(CrdFile));
@@ -84,7 +156,36 @@ protected:
                    "    ranges: [\"192.0.2.200/29\"]\n");
   }
 
+  // The RBAC objects the double enforces for the controller (after work_ exists).
+  virtual std::string policy() { return ManifestsFile; }
+
+  // The double's authorization report for the controller's user.
+  json controllerAuthz() {
+    json r = get("/_double/authz");
+    for (const auto& u : r.value("users", json::array())) {
+      if (u.value("user", "") == ControllerUser) return u;
+    }
+    return json();
+  }
+  static json deniedRequests(const json& user) {
+    json out = json::array();
+    for (const auto& r : user.value("requests", json::array())) {
+      if (!r.value("allowed", true)) out.push_back(r);
+    }
+    return out;
+  }
+
   void TearDown() override {
+    if (double_) {
+      json authz = controllerAuthz();
+      EXPECT_TRUE(authz.is_object()) << "no authorization report from the double";
+      if (authz.is_object() && expectAllAllowed_) {
+        EXPECT_EQ(authz.value("denied", -1), 0)
+            << "carplb-controller made API calls that manifests/carplb.yaml does not allow:\n"
+            << deniedRequests(authz).dump(2);
+        if (policyFile_ == ManifestsFile && RbacUsage::instance()) RbacUsage::instance()->add(authz);
+      }
+    }
     if (HasFailure()) {
       for (auto& c : controllers_) {
         if (c.proc) std::cerr << "---- controller " << c.identity << " log:\n" << c.proc->log() << "\n";
@@ -269,9 +370,9 @@ protected:
     for (int attempt = 0; attempt < 5; ++attempt) {
       c.httpPort = randomFreePort(rng_);
       std::vector<std::string> argv = {CARPLB_CONTROLLER_BIN,
-                                       "--kubeconfig", double_->kubeconfig(),
+                                       "--kubeconfig", controllerKubeconfig_,
                                        "--config", config_,
-                                       "--namespace", "default",
+                                       "--namespace", ControllerNamespace,
                                        "--leader-elect",
                                        "--lease-name", "carplb-controller",
                                        "--identity", identity,
@@ -319,6 +420,10 @@ protected:
 
   std::string work_;
   std::mt19937 rng_;
+  std::string policyFile_;          // RBAC objects the double enforces (policy())
+  bool expectAllAllowed_ = true;    // TearDown: the controller got no 403
+  std::string controllerToken_;
+  std::string controllerKubeconfig_;
   std::unique_ptr<DoubleProcess> double_;
   std::string config_;
   std::deque<ControllerProc> controllers_;  // stable references
@@ -450,9 +555,18 @@ TEST_F(ControllerFlow, NotReadyAndCordonedNodesLoseTheirMastersBalanced) {
   for (const auto& [a, m] : before) {
     if (m != "node-b") { EXPECT_EQ(afterNotReady[a], m) << a << " moved without need"; }
   }
-  for (const auto& [a, v] : vipsByAddress()) {
-    for (const auto& b : v["status"].value("backups", json::array())) EXPECT_NE(b.value("node", ""), "node-b") << a;
-  }
+  // Backups follow (VirtualIP statuses are written one by one, masters first may be observed
+  // before the last backup list is rewritten).
+  auto backupsOnB = [&] {
+    std::vector<std::string> out;
+    for (const auto& [a, v] : vipsByAddress()) {
+      for (const auto& b : v["status"].value("backups", json::array())) {
+        if (b.value("node", "") == "node-b") out.push_back(a);
+      }
+    }
+    return out;
+  };
+  EXPECT_TRUE(eventually([&] { return backupsOnB().empty(); }, 5s)) << "node-b still a backup of " << json(backupsOnB()).dump();
   EXPECT_TRUE(eventually(
       [&] {
         int n = 0;
@@ -610,7 +724,7 @@ TEST_F(ControllerFlow, TwoControllersOneLeaderTakeoverKeepsThePlan) {
   }
   ControllerProc& leader = readyz(a) ? a : b;
   ControllerProc& standby = readyz(a) ? b : a;
-  json lease = get("/apis/coordination.k8s.io/v1/namespaces/default/leases/carplb-controller");
+  json lease = get(LeasePath);
   EXPECT_EQ(lease.value("/spec/holderIdentity"_json_pointer, std::string()), leader.identity);
 
   applyYaml("web.yaml", serviceYaml("web", {{"carplb.io/loadBalancerIPs", "192.0.2.201,192.0.2.202,192.0.2.203"}}));
@@ -624,7 +738,7 @@ TEST_F(ControllerFlow, TwoControllersOneLeaderTakeoverKeepsThePlan) {
   // Crash the leader (SIGKILL: the Lease is not released), the standby takes over.
   leader.proc->kill9();
   ASSERT_TRUE(eventually([&] { return leadingAndSynced(standby); }, 15s)) << "standby never took over";
-  lease = get("/apis/coordination.k8s.io/v1/namespaces/default/leases/carplb-controller");
+  lease = get(LeasePath);
   EXPECT_EQ(lease.value("/spec/holderIdentity"_json_pointer, std::string()), standby.identity);
   EXPECT_EQ(masters(), mastersBefore);
   for (const auto& [addr, v] : vipsByAddress()) {
@@ -679,6 +793,134 @@ TEST_F(ControllerFlow, RestartMovesNoVirtualIp) {
     EXPECT_EQ(vipsByAddress().size(), before.size());
     EXPECT_EQ(service("web")["metadata"].value("resourceVersion", ""), webBefore["metadata"].value("resourceVersion", ""));
   }
+}
+
+// ---- RBAC ---------------------------------------------------------------------------------
+
+// A VirtualIP create answered AlreadyExists (the informer cache is behind): the controller
+// re-reads the object (get virtualips, granted for exactly this) and converges.
+TEST_F(ControllerFlow, VirtualIpCreateAnsweredAlreadyExistsIsReReadAndRetried) {
+  auto& c = startController("ctl-a");
+  ASSERT_TRUE(eventually([&] { return leadingAndSynced(c); }, 15s));
+  postFault({{"failNext", {{"code", 409}, {"count", 1}, {"method", "POST"}, {"pathPrefix", VipPath}}}});
+  applyYaml("web.yaml", serviceYaml("web"));
+  ASSERT_TRUE(eventually([&] { return assignedAny("web") && vipList().size() == 1u; }, 15s))
+      << service("web").dump(2) << vipList().dump(2);
+  EXPECT_EQ(failNextRemaining(), 0) << "the 409 never reached the controller";
+  uint64_t gets = 0;
+  for (const auto& r : controllerAuthz().value("requests", json::array())) {
+    if (r.value("verb", "") == "get" && r.value("resource", "") == "virtualips" && r.value("allowed", false)) {
+      gets += r.value("count", 0);
+    }
+  }
+  EXPECT_GE(gets, 1u) << "the controller did not re-read the VirtualIP: " << controllerAuthz().dump(2);
+  expectConverged();
+}
+
+// A VirtualIP whose spec is stale (left from an earlier install, restored from a backup) is
+// corrected with a spec patch (patch virtualips), not recreated.
+TEST_F(ControllerFlow, StaleVirtualIpSpecIsPatched) {
+  applyYaml("stale.yaml",
+            "apiVersion: carplb.io/v1alpha1\nkind: VirtualIP\nmetadata:\n  name: 192.0.2.205\n"
+            "spec:\n  address: 192.0.2.205\n  vhid: 77\n  services: [default/old]\n");
+  const std::string uid = vipsByAddress()["192.0.2.205"].value("/metadata/uid"_json_pointer, std::string());
+  ASSERT_FALSE(uid.empty()) << vipList().dump(2);
+  auto& c = startController("ctl-a");
+  ASSERT_TRUE(eventually([&] { return leadingAndSynced(c); }, 15s));
+  applyYaml("web.yaml", serviceYaml("web", {{"carplb.io/loadBalancerIPs", "192.0.2.205"}}));
+  ASSERT_TRUE(eventually(
+      [&] {
+        json v = vipsByAddress()["192.0.2.205"];
+        return assigned("web", {"192.0.2.205"}) && v.is_object() &&
+               v.value("/spec/services"_json_pointer, json()) == json::array({"default/web"});
+      },
+      10s))
+      << service("web").dump(2) << vipList().dump(2);
+  EXPECT_EQ(vipsByAddress()["192.0.2.205"].value("/metadata/uid"_json_pointer, std::string()), uid) << "recreated";
+  expectConverged();
+}
+
+// The same Warning twice (a bad annotation comes back): the second one bumps the count of the
+// existing Event (patch events) instead of creating another.
+TEST_F(ControllerFlow, RepeatedWarningBumpsTheEventCount) {
+  auto& c = startController("ctl-a");
+  ASSERT_TRUE(eventually([&] { return leadingAndSynced(c); }, 15s));
+  applyYaml("bad.yaml", serviceYaml("bad", {{"carplb.io/loadBalancerIPs", "192.0.2.300"}}));
+  ASSERT_TRUE(eventually([&] { return hasEvent("bad", "Warning", "InvalidAnnotation"); }, 5s));
+  ok("annotate --overwrite svc bad carplb.io/loadBalancerIPs=192.0.2.204");
+  ASSERT_TRUE(eventually([&] { return assigned("bad", {"192.0.2.204"}); }, 5s)) << service("bad").dump(2);
+  ok("annotate --overwrite svc bad carplb.io/loadBalancerIPs=192.0.2.300");
+  auto warnings = [&] {
+    std::vector<json> out;
+    for (const auto& e : eventsFor("bad")) {
+      if (e.value("reason", "") == "InvalidAnnotation") out.push_back(e);
+    }
+    return out;
+  };
+  ASSERT_TRUE(eventually([&] {
+    auto w = warnings();
+    return w.size() == 1u && w[0].value("count", 0) == 2;
+  }, 5s)) << json(warnings()).dump(2);
+}
+
+// The chart without services/status: the controller's status writes get the API server's 403.
+// The controller keeps leading, logs the refusal with the server's message, does everything it
+// is allowed to do (finalizer, VirtualIP), publishes no address, retries with backoff (no hot
+// loop), and the double logs every denial.
+class ControllerForbidden : public ControllerFlow {
+protected:
+  std::string policy() override {
+    std::ifstream in(ManifestsFile);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string grant = "resources: [services/status]";
+    size_t at = text.find(grant);
+    EXPECT_NE(at, std::string::npos) << "manifests/carplb.yaml no longer grants " << grant;
+    if (at != std::string::npos) text.replace(at, grant.size(), "resources: [services/scale]");
+    expectAllAllowed_ = false;
+    return file("rbac-without-service-status.yaml", text);
+  }
+};
+
+TEST_F(ControllerForbidden, StatusWriteRefusedWith403IsLoggedAndRetriedWithBackoff) {
+  auto& c = startController("ctl-a");
+  ASSERT_TRUE(eventually([&] { return leadingAndSynced(c); }, 15s)) << "RBAC without services/status broke start-up";
+  applyYaml("web.yaml", serviceYaml("web"));
+  // Allowed: the finalizer (services patch) and the VirtualIP.
+  ASSERT_TRUE(eventually([&] { return hasFinalizer(service("web")) && vipList().size() == 1u; }, 10s))
+      << service("web").dump(2) << vipList().dump(2);
+  ASSERT_TRUE(eventually([&] { return !deniedRequests(controllerAuthz()).empty(); }, 10s));
+  json denied = deniedRequests(controllerAuthz());
+  for (const auto& r : denied) {
+    EXPECT_EQ(r.value("verb", ""), "patch") << r.dump();
+    EXPECT_EQ(r.value("resource", ""), "services/status") << r.dump();
+    EXPECT_EQ(r.value("namespace", ""), "default") << r.dump();
+    EXPECT_EQ(r.value("message", ""), "services \"web\" is forbidden: User \"" + ControllerUser +
+                                          "\" cannot patch resource \"services/status\" in API group \"\" in the namespace \"default\"");
+  }
+  // The double logged the denial; the controller logged the server's message.
+  EXPECT_NE(double_->log().find("msg=forbidden"), std::string::npos);
+  EXPECT_NE(double_->log().find("resource=services/status"), std::string::npos) << tail(double_->log(), 3000);
+  EXPECT_TRUE(eventually([&] { return c.proc->log().find("cannot patch resource") != std::string::npos; }, 10s))
+      << c.proc->log();
+  // Nothing published, the controller is alive and still the leader.
+  EXPECT_TRUE(ingressOf(service("web")).empty());
+  EXPECT_TRUE(c.proc->running());
+  EXPECT_TRUE(readyz(c));
+  // Retried, but with backoff: few refusals per second (observed over a fixed window).
+  auto deniedCount = [&] { return controllerAuthz().value("denied", 0); };
+  const int before = deniedCount();
+  std::this_thread::sleep_for(5s);  // observing the retry rate, not waiting for an event
+  const int during = deniedCount() - before;
+  EXPECT_LE(during, 25) << "the controller retries a 403 in a hot loop: " << during << " refusals in 5 s";
+  std::cout << "[ rbac     ] " << during << " refused status writes in 5 s\n";
+  // Other calls were all allowed.
+  json authz = controllerAuthz();
+  for (const auto& r : authz.value("requests", json::array())) {
+    if (!r.value("allowed", true)) {
+      EXPECT_EQ(r.value("resource", ""), "services/status") << r.dump();
+    }
+  }
+  EXPECT_TRUE(c.proc->running());
 }
 
 }  // namespace
