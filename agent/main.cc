@@ -1,26 +1,48 @@
-// carplb-agent: flags -> options, wiring, signals (agent/runtime/daemon.h). No logic here.
+// carplb-agent / carplb-agent-cluster: flags -> options, wiring, signals
+// (agent/runtime/daemon.h). No logic here.
+//
+// Built twice (agent/binary.cmake):
+//   carplb-agent          CARPLB_AGENT_CLUSTER=0: standalone only, no gRPC/Protobuf linked.
+//                         Given --controller it execs carplb-agent-cluster with the same
+//                         arguments (same PID, so supervisors and tests see no difference).
+//   carplb-agent-cluster  CARPLB_AGENT_CLUSTER=1: everything, cluster mode included.
+// Why a second binary and not a dlopen'd module: see docs/agent.md, "Memory and packaging".
 #include <malloc.h>
 #include <sched.h>
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "agent/config/flags.h"
 #include "agent/config/loader.h"
-#include "agent/grpc/plan_client.h"
 #include "agent/runtime/daemon.h"
 #include "common/log.h"
+
+#if CARPLB_AGENT_CLUSTER
+#include <fstream>
+#include <sstream>
+
+#include "agent/grpc/cluster_mode.h"
+#else
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#endif
 
 #ifndef CARPLB_VERSION
 #define CARPLB_VERSION "0.0.0"
 #endif
+#ifndef CARPLB_INSTALL_BINDIR
+#define CARPLB_INSTALL_BINDIR "/usr/local/bin"
+#endif
 
 namespace {
+
+#if CARPLB_AGENT_CLUSTER
 
 // Reads a whole PEM file; errors name the flag and the path.
 carplb::Result<std::string> readPem(const std::string& flag, const std::string& path) {
@@ -36,9 +58,9 @@ carplb::Result<std::string> readPem(const std::string& flag, const std::string& 
 }
 
 // Cluster mode: files -> PlanClientOptions. Returns the exit-2 message on error.
-carplb::Result<carplb::agent::runtime::ClusterOptions> clusterOptions(const carplb::agent::config::ClusterFlags& f) {
+carplb::Result<carplb::agent::rpc::ClusterOptions> clusterOptions(const carplb::agent::config::ClusterFlags& f) {
   using namespace carplb;
-  agent::runtime::ClusterOptions c;
+  agent::rpc::ClusterOptions c;
   c.defaultInterface = f.interface;
   auto& po = c.client;
   po.target = f.controller;
@@ -67,6 +89,26 @@ carplb::Result<carplb::agent::runtime::ClusterOptions> clusterOptions(const carp
   po.hello.add_capabilities("draining");
   return c;
 }
+#else
+// Replaces this process with carplb-agent-cluster (same arguments, same PID). Returns only on
+// failure, with every path tried and why.
+carplb::Error execClusterBinary(char** argv) {
+  using namespace carplb::agent::config;
+  char self[PATH_MAX];
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+  const std::string selfExe = n > 0 ? std::string(self, static_cast<size_t>(n)) : std::string();
+  const auto candidates =
+      clusterBinaryCandidates(std::getenv(std::string(ClusterBinaryEnv).c_str()), selfExe, CARPLB_INSTALL_BINDIR);
+  std::string tried;
+  for (const auto& path : candidates) {
+    ::execv(path.c_str(), argv);  // argv[0] stays "carplb-agent", as a supervisor started it
+    tried += (tried.empty() ? "" : ", ") + path + ": " + std::strerror(errno);
+  }
+  return carplb::Error{"cluster mode (--controller) runs " + std::string(ClusterBinaryName) +
+                       ", which could not be started (" + tried + "); install it next to carplb-agent or set " +
+                       std::string(ClusterBinaryEnv)};
+}
+#endif
 
 }  // namespace
 
@@ -94,13 +136,20 @@ int main(int argc, char** argv) {
   opts.version = CARPLB_VERSION;
   opts.commandLine = *cl;
   if (cl->cluster) {
+#if CARPLB_AGENT_CLUSTER
     auto c = clusterOptions(*cl->cluster);
     if (!c) {
       std::cerr << "carplb-agent: " << c.error().message << "\n";
       return 2;
     }
     agent::config::applyOverrides(*cl, opts.initial);  // statusListen, logLevel; no vhids
-    opts.cluster = std::move(*c);
+    opts.cluster = agent::rpc::clusterMode(std::move(*c));
+#else
+    // Only returns on failure (the message names the path it tried).
+    auto err = execClusterBinary(argv);
+    std::cerr << "carplb-agent: " << err.message << "\n";
+    return 1;
+#endif
   } else if (cl->configPath) {
     auto cfg = agent::config::loadConfigFile(*cl->configPath);
     if (!cfg) {

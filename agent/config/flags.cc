@@ -1,5 +1,6 @@
 #include "agent/config/flags.h"
 
+#include <algorithm>
 #include <charconv>
 #include <map>
 
@@ -358,6 +359,22 @@ Result<CommandLine> parseCommandLine(const std::vector<std::string>& args) {
 void applyOverrides(const CommandLine& cl, AgentConfig& cfg) {
   if (cl.statusListen) cfg.statusListen = *cl.statusListen;
   if (cl.logLevel) cfg.logLevel = *cl.logLevel;
+}
+
+std::vector<std::string> clusterBinaryCandidates(const char* envOverride, std::string_view selfExe,
+                                                 std::string_view installBinDir) {
+  if (envOverride != nullptr && *envOverride != '\0') return {std::string(envOverride)};
+  std::vector<std::string> out;
+  auto add = [&out](std::string_view dir) {
+    if (dir.empty()) return;
+    std::string path(dir);
+    if (path.back() != '/') path += '/';
+    path += ClusterBinaryName;
+    if (std::find(out.begin(), out.end(), path) == out.end()) out.push_back(std::move(path));
+  };
+  if (auto slash = selfExe.rfind('/'); slash != std::string_view::npos) add(selfExe.substr(0, slash + 1));
+  add(installBinDir);
+  return out;
 }
 
 }  // namespace carplb::agent::config

@@ -60,4 +60,15 @@ std::string usageText();
 // Applies the command-line overrides (status listen, log level) to a loaded config.
 void applyOverrides(const CommandLine& cl, AgentConfig& cfg);
 
+// Cluster mode runs in a second binary (the standalone carplb-agent maps no gRPC): the file
+// name, and the environment variable that overrides where it is.
+inline constexpr std::string_view ClusterBinaryName = "carplb-agent-cluster";
+inline constexpr std::string_view ClusterBinaryEnv = "CARPLB_AGENT_CLUSTER_BINARY";
+
+// Where carplb-agent looks for carplb-agent-cluster, in order: `envOverride` alone when it is
+// set and not empty; otherwise next to the running binary (`selfExe`, from /proc/self/exe; ""
+// = unknown), then in `installBinDir` (the compiled-in install path), without duplicates.
+std::vector<std::string> clusterBinaryCandidates(const char* envOverride, std::string_view selfExe,
+                                                 std::string_view installBinDir);
+
 }  // namespace carplb::agent::config

@@ -6,40 +6,66 @@
 //   SIGTERM / SIGINT  bow out (advbase 255 / advskew 255), remove the VIPs, exit 0
 //   SIGHUP            reload the config file; a bad file is logged and the running config kept
 //
-// Cluster mode (options.cluster set): the vhids come from the controller's plan stream
-// (agent/grpc/plan_client.h). At start the persisted snapshot (if any) is applied before
-// connecting (fail static). Each snapshot is handed to the event loop thread (post) and the
-// client thread waits for the result (bounded by SnapshotApplyTimeout); it is converted with
-// agentConfigFromSnapshot (vhosts without an interface get the default interface, "auto"
-// resolved with detectDefaultInterface) and applied with Agent::apply, so unchanged vhids
-// are not touched. A draining snapshot demotes every vhid (DrainDemote) so its VIPs move.
-// CARP state changes and foreign speakers (HMAC failures on our vhids; once per vhid and
-// source per ForeignSpeakerReportInterval) are reported to the controller. When the
-// controller is gone the agent keeps running its last plan and the client keeps reconnecting.
+// Cluster mode is an extension (ClusterMode, made by options.cluster) so that this library
+// links neither gRPC nor Protobuf: the standalone carplb-agent binary never maps them (agent
+// RSS, docs/benchmarks/failover.md). The gRPC side lives in agent/runtime/cluster_mode.h and
+// is linked only into carplb-agent-cluster.
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "agent/config/agent_config.h"
 #include "agent/config/flags.h"
-#include "agent/grpc/plan_client.h"
+#include "agent/runtime/agent.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/metrics.h"
+#include "common/result.h"
 
 namespace carplb::agent::runtime {
 
-// How long the plan client waits for the event loop to apply a snapshot.
-inline constexpr Duration SnapshotApplyTimeout = std::chrono::seconds(10);
-// Demotion every vhid advertises while the node drains (the highest a config allows).
-inline constexpr int DrainDemote = 240;
-// At most one ForeignSpeaker report per (vhid, interface, source) in this interval.
-inline constexpr Duration ForeignSpeakerReportInterval = std::chrono::minutes(1);
-
-struct ClusterOptions {
-  // target, TLS material, token file, snapshot path, hello.node_name/version/capabilities.
-  rpc::PlanClientOptions client;
-  // Interface for vhosts whose snapshot names none: a name, or "auto".
-  std::string defaultInterface = std::string(config::AutoInterface);
+// The running daemon as a ClusterMode sees it. Loop thread only, except post() and
+// shuttingDown(), which any thread may call.
+class DaemonHost {
+public:
+  virtual ~DaemonHost() = default;
+  virtual TimePoint now() const = 0;
+  virtual WallTime wallNow() const = 0;
+  // Runs `fn` on the loop thread (soon, in order).
+  virtual void post(std::function<void()> fn) = 0;
+  // True once SIGTERM/SIGINT arrived or the loop ended: nothing may be applied any more.
+  virtual bool shuttingDown() const = 0;
+  // Applies `cfg` like a reload (unchanged vhids untouched); on success it is the running config.
+  virtual Status applyConfig(const config::AgentConfig& cfg) = 0;
+  // Startup settings (statusListen, logLevel) a cluster config keeps; it holds no vhids.
+  virtual const config::AgentConfig& initialConfig() const = 0;
+  virtual const Agent& agent() const = 0;
+  // The (interface, vhid) pairs of the running config, in config order.
+  virtual const std::vector<VhostKey>& vhostKeys() const = 0;
+  virtual Registry& registry() = 0;
 };
+
+// Cluster mode: follows a controller's plan and reports back. Created once the engine
+// exists, before any vhid is applied; all calls on the loop thread.
+class ClusterMode {
+public:
+  virtual ~ClusterMode() = default;
+  // Applies the persisted plan (if any) through DaemonHost::applyConfig and starts following
+  // the controller. An error stops the daemon before the loop runs.
+  virtual Status start() = 0;
+  // After the loop ended: stop following (no apply may wait for the loop any more).
+  virtual void stop() = 0;
+  // After every event: report state changes and foreign speakers.
+  virtual void observe() = 0;
+  // The "cluster" object of GET /state.
+  virtual nlohmann::json statusJson() const = 0;
+};
+
+using ClusterModeFactory = std::function<std::unique_ptr<ClusterMode>(DaemonHost&, Logger)>;
 
 struct DaemonOptions {
   std::optional<std::string> configPath;  // reloaded on SIGHUP
@@ -47,7 +73,7 @@ struct DaemonOptions {
   config::CommandLine commandLine;        // overrides re-applied on reload
   std::string version;
   // Set: cluster mode (`initial` then holds no vhids, only statusListen/logLevel).
-  std::optional<ClusterOptions> cluster;
+  ClusterModeFactory cluster;
 };
 
 // Runs until SIGTERM/SIGINT. Returns the process exit code (0 after a clean shutdown).

@@ -189,5 +189,28 @@ TEST(Flags, ClusterModeErrors) {
   }
 }
 
+// ---------------------------------------------------------------- cluster binary lookup
+
+TEST(ClusterBinaryCandidates, NextToTheRunningBinaryThenTheInstallDir) {
+  EXPECT_EQ(clusterBinaryCandidates(nullptr, "/opt/carplb/bin/carplb-agent", "/usr/local/bin"),
+            (std::vector<std::string>{"/opt/carplb/bin/carplb-agent-cluster", "/usr/local/bin/carplb-agent-cluster"}));
+}
+
+TEST(ClusterBinaryCandidates, EnvironmentOverrideIsTheOnlyCandidate) {
+  EXPECT_EQ(clusterBinaryCandidates("/srv/x/cluster-agent", "/opt/carplb/bin/carplb-agent", "/usr/local/bin"),
+            (std::vector<std::string>{"/srv/x/cluster-agent"}));
+}
+
+TEST(ClusterBinaryCandidates, EmptyOverrideIsIgnoredAndDuplicatesDropped) {
+  EXPECT_EQ(clusterBinaryCandidates("", "/usr/local/bin/carplb-agent", "/usr/local/bin/"),
+            (std::vector<std::string>{"/usr/local/bin/carplb-agent-cluster"}));
+}
+
+TEST(ClusterBinaryCandidates, UnknownSelfPathFallsBackToTheInstallDir) {
+  EXPECT_EQ(clusterBinaryCandidates(nullptr, "", "/usr/bin"),
+            (std::vector<std::string>{"/usr/bin/carplb-agent-cluster"}));
+  EXPECT_TRUE(clusterBinaryCandidates(nullptr, "", "").empty());
+}
+
 }  // namespace
 }  // namespace carplb::agent::config
