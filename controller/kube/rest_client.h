@@ -15,7 +15,9 @@
 //      * writes (POST/PUT/PATCH/DELETE) on a plain 5xx or a broken connection come back at
 //        once: the server may have acted on them; the caller's work queue retries.
 //    At most `maxRetries` retries, and no retry whose wait would end more than `retryBudget`
-//    after the first attempt. Other errors come back as ApiError at once.
+//    after the first attempt. Other errors come back as ApiError at once. (Below this policy,
+//    cpprestsdk re-sends any request once when a reused keep-alive connection ends before a
+//    status line; see docs/kube-client.md.)
 //  - Timeouts (cpprestsdk's, per connection pool): `requestTimeout` (default 70 s, just above
 //    kube-apiserver's own 60 s --request-timeout) for every call but stream(), so a hung
 //    server cannot hold a caller for long; `watchTimeout` (default 11 min) for stream():
