@@ -410,6 +410,24 @@ Result<Actions> VirtualHost::reconfigure(const VhostConfig& config, TimePoint no
     } else if (preemptAt_) {
       preemptAt_ = backupSince_ + config_.preemptDelay;
     }
+    // The new timers make us better than the master we last heard (in this BACKUP period):
+    // preempt now instead of at its next advert. That master may be gone already: when a
+    // re-plan shifts advskews (a drained master's backups move up one slot), two backups can
+    // briefly run the same advskew, both take over on the drained master's bow-out, see each
+    // other's equal T and both step down. Without this the newly planned master then waited a
+    // full master-down interval with nobody MASTER (the cluster e2e drain case).
+    const auto& heard = stats_.lastMaster;
+    if (config_.preempt && heard && heard->seenAt >= backupSince_) {
+      Priority peer{heard->advbase, heard->advskew, heard->demote};
+      if (evaluateAsBackup(p, peer, true) == BackupVerdict::Preempt) {
+        const bool delayActive = config_.preemptDelay > Duration::zero() && now < backupSince_ + config_.preemptDelay;
+        if (delayActive) {
+          preemptAt_ = backupSince_ + config_.preemptDelay;
+        } else {
+          becomeMaster(Reason::Preempt, now, out);
+        }
+      }
+    }
   }
   return out;
 }

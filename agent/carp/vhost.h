@@ -14,7 +14,9 @@
 //           bow-out -> MASTER (bow_out_received); preempt on and peer T longer -> MASTER
 //           (preempt / preempt_after_delay); peer demote higher -> MASTER
 //           (demote_higher_than_peer); our master-down < peer T -> MASTER
-//           (guaranteed_timeout); otherwise restart the master-down timer.
+//           (guaranteed_timeout); otherwise restart the master-down timer. reconfigure() to
+//           timers that would preempt the master last heard in this BACKUP period -> MASTER
+//           (preempt; or preempt_after_delay once a preempt delay passes).
 //   MASTER  advert every T (sent advskew raised to >= 240 while demoted, demote byte set).
 //           Peer with T <= ours (demote weighed) -> BACKUP (higher_priority_master).
 //           shutdown(): one bow-out advert (advbase 255, advskew 255), unbind, -> INIT.
@@ -165,8 +167,10 @@ public:
   Actions shutdown(TimePoint now, Reason reason = Reason::Shutdown);
   // Demotion count (0 = healthy). While MASTER a change sends an advert at once.
   Actions setDemote(uint8_t demote, TimePoint now);
-  // Apply a new config (same vhid). Equal config -> no actions. Timing/preempt changes never
-  // change state by themselves; VIP changes while MASTER unbind removed / bind + GARP added.
+  // Apply a new config (same vhid). Equal config -> no actions. Timing/preempt changes change
+  // state in one case only: a BACKUP whose new timers would preempt the master it last heard
+  // (in this BACKUP period, preempt on) takes over now (preempt), as it would at that master's
+  // next advert. VIP changes while MASTER unbind removed / bind + GARP added.
   // Errors: invalid config or a different vhid (the runtime must replace the VirtualHost).
   Result<Actions> reconfigure(const VhostConfig& config, TimePoint now);
   // The node's own addresses on the interface (own-packet rule). No actions.

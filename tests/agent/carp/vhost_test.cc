@@ -733,4 +733,126 @@ TEST(VirtualHostClaim, NoClaimWithTheLinkDownOrWhileDemoted) {
   }
 }
 
+// ----- reconfigure in BACKUP: preempt the master last heard at once -----------------------------
+namespace {
+
+const SendAdvert* advertIn(const Actions& a) { return find<SendAdvert>(a); }
+
+}  // namespace
+
+// The cluster e2e drain race (one run in two under load): A masters the vhid with advskew 0,
+// B (40) and C (80) back it up. A is drained: the new plan is B 0, C 40, and A bows out.
+// C applied its new plan first, so when A's bow-out arrives B and C both run advskew 40: both
+// take over, hear each other's equal T, and both step down (equal T yields, no address
+// tie-break). B's new timers (advskew 0) arrive a moment later; before the fix B then waited a
+// whole master-down interval (3 s) with nobody MASTER.
+TEST(VirtualHostReconfigure, DrainDuelOfEqualBackupsEndsWhenThePromotedOneGetsItsNewTimers) {
+  testing::FakeClock clock;
+  auto cfg = [](uint8_t skew) {
+    VhostConfig c = baseConfig();
+    c.advskew = AdvSkew(skew);
+    return c;
+  };
+  const Ipv4Address addrA = Ipv4Address::fromBytes(192, 0, 2, 11);
+  const Ipv4Address addrB = Ipv4Address::fromBytes(192, 0, 2, 12);
+  const Ipv4Address addrC = Ipv4Address::fromBytes(192, 0, 2, 13);
+  VirtualHost b = makeHost(cfg(40), 2000);
+  VirtualHost c = makeHost(cfg(80), 3000);
+  b.setLocalAddresses({addrB});
+  c.setLocalAddresses({addrC});
+  Peer a(cfg(0));
+  (void)b.start(clock.now());
+  (void)c.start(clock.now());
+  clock.advance(seconds(1));
+  (void)b.advertReceived(a.advert(1, 0, 0, addrA), clock.now());
+  (void)c.advertReceived(a.advert(1, 0, 0, addrA), clock.now());
+  ASSERT_EQ(b.state(), State::Backup);
+  ASSERT_EQ(c.state(), State::Backup);
+
+  clock.advance(milliseconds(300));
+  ASSERT_TRUE(c.reconfigure(cfg(40), clock.now()).ok());  // C's new plan first
+  EXPECT_EQ(c.state(), State::Backup);
+
+  clock.advance(milliseconds(1));
+  Actions bTook = b.advertReceived(a.advert(255, 255, 0, addrA), clock.now());  // A bows out
+  Actions cTook = c.advertReceived(a.advert(255, 255, 0, addrA), clock.now());
+  ASSERT_EQ(b.state(), State::Master);
+  ASSERT_EQ(c.state(), State::Master);
+  const SendAdvert* fromB = advertIn(bTook);
+  const SendAdvert* fromC = advertIn(cTook);
+  ASSERT_NE(fromB, nullptr);
+  ASSERT_NE(fromC, nullptr);
+  clock.advance(milliseconds(1));
+  (void)b.advertReceived(ReceivedAdvert{fromC->advert, addrC}, clock.now());
+  (void)c.advertReceived(ReceivedAdvert{fromB->advert, addrB}, clock.now());
+  ASSERT_EQ(b.state(), State::Backup) << "equal T: both step down";
+  ASSERT_EQ(c.state(), State::Backup);
+
+  clock.advance(milliseconds(5));
+  auto r = b.reconfigure(cfg(0), clock.now());  // B's new plan: the planned master
+  ASSERT_TRUE(r.ok());
+  auto t = transition(*r);
+  ASSERT_TRUE(t.has_value()) << "B must not wait a master-down interval with nobody MASTER";
+  EXPECT_EQ(t->to, State::Master);
+  EXPECT_EQ(t->reason, Reason::Preempt);
+  EXPECT_EQ(names(*r), BecomeMaster);
+  // C hears B's better advert and stays BACKUP.
+  const SendAdvert* nowB = advertIn(*r);
+  ASSERT_NE(nowB, nullptr);
+  EXPECT_TRUE(c.advertReceived(ReceivedAdvert{nowB->advert, addrB}, clock.now()).empty());
+  EXPECT_EQ(c.state(), State::Backup);
+}
+
+TEST(VirtualHostReconfigure, BetterTimersInBackupPreemptOnlyWhatPlainCarpWouldPreempt) {
+  testing::FakeClock clock;
+  const TimePoint t0 = clock.now();
+  Peer peer;
+  auto cfg = [](uint8_t skew, bool preempt, Duration delay = Duration::zero()) {
+    VhostConfig c = baseConfig();
+    c.advskew = AdvSkew(skew);
+    c.preempt = preempt;
+    c.preemptDelay = delay;
+    return c;
+  };
+  {  // worse or equal than the master heard: nothing happens
+    VirtualHost v = makeHost(cfg(100, true));
+    (void)v.start(t0);
+    (void)v.advertReceived(peer.advert(1, 50), t0 + milliseconds(100));
+    auto r = v.reconfigure(cfg(50, true), t0 + milliseconds(200));
+    ASSERT_TRUE(r.ok());
+    EXPECT_TRUE(r->empty()) << "equal T: wait";
+    EXPECT_EQ(v.state(), State::Backup);
+  }
+  {  // better, but preempt off: failback "never" is kept
+    VirtualHost v = makeHost(cfg(100, false));
+    (void)v.start(t0);
+    (void)v.advertReceived(peer.advert(1, 50), t0 + milliseconds(100));
+    auto r = v.reconfigure(cfg(10, false), t0 + milliseconds(200));
+    ASSERT_TRUE(r.ok());
+    EXPECT_TRUE(r->empty());
+    EXPECT_EQ(v.state(), State::Backup);
+  }
+  {  // better, preempt delay still running: preempts when the delay ends
+    VirtualHost v = makeHost(cfg(100, true, seconds(2)));
+    (void)v.start(t0);
+    (void)v.advertReceived(peer.advert(1, 50), t0 + milliseconds(100));
+    auto r = v.reconfigure(cfg(10, true, seconds(2)), t0 + milliseconds(200));
+    ASSERT_TRUE(r.ok());
+    EXPECT_TRUE(r->empty());
+    EXPECT_EQ(v.nextDeadline(), t0 + seconds(2)) << "the delay ends before the master-down timer";
+    auto fired = v.timerFired(t0 + seconds(2));
+    auto t = transition(fired);
+    ASSERT_TRUE(t.has_value());
+    EXPECT_EQ(t->reason, Reason::PreemptAfterDelay);
+  }
+  {  // nothing heard in this BACKUP period: no preemption, the master-down timer decides
+    VirtualHost v = makeHost(cfg(100, true));
+    (void)v.start(t0);
+    auto r = v.reconfigure(cfg(10, true), t0 + milliseconds(200));
+    ASSERT_TRUE(r.ok());
+    EXPECT_TRUE(r->empty());
+    EXPECT_EQ(v.state(), State::Backup);
+  }
+}
+
 }  // namespace carplb::agent::carp
