@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstring>
 #include <fstream>
+#include <future>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -282,12 +283,21 @@ private:
   }
 
   void doRestart(bool forget) {
+    // Closing the listener waits for requests in flight; a client that re-opens a watch right
+    // after closeAllWatches() would hold it forever (the restart never completed). So: refuse
+    // new API requests (503, like a server going away), and keep ending watch streams until
+    // the listener is closed.
+    refusing_.store(true);
     size_t n = store_.closeAllWatches();
     if (forget) {
       store_.compact();
     }
-    closeListener();
+    auto closing = std::async(std::launch::async, [this] { closeListener(); });
+    while (closing.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
+      n += store_.closeAllWatches();
+    }
     auto s = open(port_);
+    refusing_.store(false);
     restarts_.fetch_add(1);
     log_.info("fault: restarted", {{"watches", n}, {"forget_history", forget ? "true" : "false"},
                                    {"reason", s.ok() ? "ok" : s.error().message}});
@@ -433,6 +443,10 @@ private:
       http_response resp(web::http::status_codes::OK);
       resp.set_body(std::string("ok"));
       req.reply(resp);
+      return;
+    }
+    if (refusing_.load() && path.rfind("/_double/", 0) != 0) {
+      replyError(req, ApiError{503, "ServiceUnavailable", "the server is restarting (carplb-kube-double)", {}});
       return;
     }
     const auto user = authenticate(req);
@@ -969,6 +983,7 @@ private:
   bool restartRequested_ = false;
   bool restartForget_ = false;
   std::atomic<int> restarts_{0};  // completed restarts, for /_double/state
+  std::atomic<bool> refusing_{false};  // during a restart: API requests get 503
 
   mutable std::mutex ledgerMu_;
   AuthzLedger ledger_;

@@ -162,6 +162,7 @@ protected:
   // The double's authorization report for the controller's user.
   json controllerAuthz() {
     json r = get("/_double/authz");
+    if (!r.is_object()) return json();
     for (const auto& u : r.value("users", json::array())) {
       if (u.value("user", "") == ControllerUser) return u;
     }
@@ -179,6 +180,12 @@ protected:
     if (double_) {
       json authz = controllerAuthz();
       EXPECT_TRUE(authz.is_object()) << "no authorization report from the double";
+      // Requests without a token are the double's administrator: a controller that stopped
+      // sending its token would bypass RBAC, so it must show up as the ServiceAccount.
+      if (authz.is_object() && !controllers_.empty()) {
+        EXPECT_FALSE(authz.value("requests", json::array()).empty())
+            << "carplb-controller made no request as " << ControllerUser << " (token not sent?)";
+      }
       if (authz.is_object() && expectAllAllowed_) {
         EXPECT_EQ(authz.value("denied", -1), 0)
             << "carplb-controller made API calls that manifests/carplb.yaml does not allow:\n"
