@@ -32,11 +32,15 @@ struct Options {
   int iterations = 50;
   ClusterTimers timers = ClusterTimers::fromEnv();
   std::string jsonOut;
+  bool keep = false;               // keep the lab's work directory (logs) afterwards
+  std::string agentLogLevel = "warn";
+  bool trace = false;              // also capture ARP on every node: sent vs seen
 };
 
 int usage() {
   std::fprintf(stderr,
-               "usage: carplb-annotate-bench [--iterations N] [--timers ADVBASE/ADVSKEW/SPACING] [--json FILE]\n");
+               "usage: carplb-annotate-bench [--iterations N] [--timers ADVBASE/ADVSKEW/SPACING] [--json FILE]\n"
+               "                             [--keep] [--agent-log-level LEVEL] [--trace]\n");
   return 2;
 }
 
@@ -75,6 +79,12 @@ int main(int argc, char** argv) {
       o.timers = *t;
     } else if (a == "--json" && i + 1 < argc) {
       o.jsonOut = argv[++i];
+    } else if (a == "--keep") {
+      o.keep = true;
+    } else if (a == "--agent-log-level" && i + 1 < argc) {
+      o.agentLogLevel = argv[++i];
+    } else if (a == "--trace") {
+      o.trace = true;
     } else {
       return usage();
     }
@@ -89,7 +99,8 @@ int main(int argc, char** argv) {
   lo.tag = "annot";
   lo.timers = o.timers;
   lo.autoAssign = false;
-  lo.agentLogLevel = "warn";
+  lo.agentLogLevel = o.agentLogLevel;
+  lo.keepWorkDir = o.keep;
   auto clR = ClusterLab::create(lo);
   if (!clR) {
     std::fprintf(stderr, "cannot build the lab: %s\n", clR.error().message.c_str());
@@ -121,6 +132,19 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", capture.error().message.c_str());
     return 1;
   }
+  // --trace: the same capture on every node's interface (AF_PACKET sees outgoing frames too),
+  // to tell a gratuitous ARP that never left the master from one that left but was not seen.
+  std::vector<std::unique_ptr<ArpCapture>> nodeCaptures;
+  if (o.trace) {
+    for (int n = 1; n <= cl.nodeCount(); ++n) {
+      auto c = ArpCapture::start(cl.node(n));
+      if (!c) {
+        std::fprintf(stderr, "%s\n", c.error().message.c_str());
+        return 1;
+      }
+      nodeCaptures.push_back(std::move(*c));
+    }
+  }
   std::this_thread::sleep_for(500ms);
   std::printf("annotation -> first gratuitous ARP; %d iterations; timers %s\n", o.iterations, o.timers.toString().c_str());
   std::vector<double> samples;
@@ -140,7 +164,36 @@ int main(int argc, char** argv) {
       std::printf("  %2d %s: no gratuitous ARP within 5 s\n", i + 1, vip.c_str());
     } else {
       samples.push_back(ms(garp->at - t0));
-      std::printf("  %2d %s: %.1f ms (from %s)\n", i + 1, vip.c_str(), samples.back(), garp->senderMac.c_str());
+      std::printf("  %2d %s: %.1f ms (from %s)", i + 1, vip.c_str(), samples.back(), garp->senderMac.c_str());
+      if (o.trace) {
+        // t0 as a UTC time of day, to line the sample up with the lab's logs (--keep).
+        const auto t0ms = std::chrono::duration_cast<std::chrono::milliseconds>(t0.time_since_epoch()).count();
+        std::printf("  t0=%02lld:%02lld:%02lld.%03lld", static_cast<long long>(t0ms / 3600000 % 24),
+                    static_cast<long long>(t0ms / 60000 % 60), static_cast<long long>(t0ms / 1000 % 60),
+                    static_cast<long long>(t0ms % 1000));
+        // Every gratuitous ARP for the VIP after t0, as each node's interface saw it.
+        for (size_t n = 0; n < nodeCaptures.size(); ++n) {
+          std::string seen;
+          for (const auto& p : nodeCaptures[n]->packets()) {
+            if (p.at >= t0 && p.gratuitous() && p.senderIp == vip) {
+              char buf[32];
+              std::snprintf(buf, sizeof buf, "%s%.1f", seen.empty() ? "" : ",", ms(p.at - t0));
+              seen += buf;
+            }
+          }
+          std::printf("  node%zu[%s]", n + 1, seen.c_str());
+        }
+        std::string seen;
+        for (const auto& p : (*capture)->packets()) {
+          if (p.at >= t0 && p.gratuitous() && p.senderIp == vip) {
+            char buf[32];
+            std::snprintf(buf, sizeof buf, "%s%.1f", seen.empty() ? "" : ",", ms(p.at - t0));
+            seen += buf;
+          }
+        }
+        std::printf("  client[%s]", seen.c_str());
+      }
+      std::printf("\n");
     }
     std::fflush(stdout);
     if (auto s = cl.deleteService(name); !s) {
