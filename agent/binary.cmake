@@ -28,7 +28,7 @@ foreach(bin carplb-agent carplb-agent-cluster)
 endforeach()
 
 # Standalone agent memory: link libstdc++/libgcc, yaml-cpp and libcrypto statically into
-# carplb-agent (measured in docs/benchmarks/failover.md, "Resources": 11.4 -> 9.8 MB VmRSS with
+# carplb-agent (measured in docs/benchmarks/failover.md, "Resources, session 2": 11.4 -> 9.7 MB VmRSS with
 # 64 vhids; a shared library costs the pages its relocations, symbol tables and the kernel's
 # fault-around touch, a static one only the code actually used). libcrypto serves HMAC-SHA1
 # only here (no TLS in standalone mode): an OpenSSL security update needs a rebuild of
