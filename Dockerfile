@@ -38,6 +38,7 @@ WORKDIR ${CARPLB_SRC_DIR}
 # Only the binaries are built (no tests, benchmarks or fuzzers), same preset and warnings as CI:
 # carplb-controller, carplb-agent and, where the tree has it, carplb-agent-cluster (the agent's
 # cluster mode, exec'd by carplb-agent --controller from the same directory).
+# The build tree is deleted afterwards (the binaries are in /out; a ~500 MB layer less to commit).
 # The ccache statistics of this compile alone (a stats log, the cache's own counters are shared
 # with the host) are printed as `carplb-ccache: hits=H misses=M ...` for scripts/build-image.
 RUN set -eu; \
@@ -68,6 +69,7 @@ RUN set -eu; \
       [ -n "$f" ] || { echo "Dockerfile: $t was not built under $CARPLB_BUILD_DIR" >&2; exit 1; }; \
       install -m 0755 "$f" /out/bin/"$t"; \
     done; \
+    rm -rf "$CARPLB_BUILD_DIR"; \
     strip --strip-unneeded /out/bin/*; \
     ldd /out/bin/* | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u > /out/libs.txt; \
     while read -r lib; do \
