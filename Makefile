@@ -14,7 +14,7 @@ help:
 	@echo "make test   - install deps, build, run every test through ctest (what CI runs)"
 	@echo "make build  - configure + build the default preset"
 	@echo "make bench  - run the benchmarks in bench/ (results: docs/benchmarks.md)"
-	@echo "make image  - build the container image offline with podman (scripts/build-image)"
+	@echo "make image  - build the container image offline with podman (scripts/build-image; compiles in the builder stage, from build/ccache after make build)"
 
 deps:
 	@scripts/install-deps
