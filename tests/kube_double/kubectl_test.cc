@@ -226,6 +226,32 @@ TEST_P(KubectlTest, TlsAndBearerToken) {
   EXPECT_NE(bad.output.find("nauthorized"), std::string::npos) << bad.output;
 }
 
+// --authorize with the chart's RBAC, over TLS (kubectl sends no bearer token to plain HTTP):
+// kubectl acting as the controller's ServiceAccount prints the API server's Forbidden error.
+TEST_P(KubectlTest, TlsRbacForbiddenForTheChartsServiceAccount) {
+  const std::string certDir = work_ + "/certs";
+  std::filesystem::create_directories(certDir);
+  const std::string user = "system:serviceaccount:carplb-system:carplb-controller";
+  startDouble({"--tls-self-signed", certDir, "--token", "admin-token", "--authorize",
+               CARPLB_SOURCE_DIR "/manifests/carplb.yaml", "--authorize-token", "ctl-token=" + user});
+  KubectlRun secrets = kubectl("get secrets -A --token ctl-token");
+  EXPECT_NE(secrets.exitCode, 0);
+  EXPECT_NE(secrets.output.find("Error from server (Forbidden): secrets is forbidden: User \"" + user +
+                                "\" cannot list resource \"secrets\" in API group \"\" at the cluster scope"),
+            std::string::npos)
+      << secrets.output;
+  KubectlRun lease = kubectl("-n carplb-system get lease someone-else --token ctl-token");
+  EXPECT_NE(lease.exitCode, 0);
+  EXPECT_NE(lease.output.find("leases.coordination.k8s.io \"someone-else\" is forbidden: User \"" + user +
+                              "\" cannot get resource \"leases\" in API group \"coordination.k8s.io\" in the "
+                              "namespace \"carplb-system\""),
+            std::string::npos)
+      << lease.output;
+  KubectlRun svcs = ok("get svc -A --token ctl-token");
+  EXPECT_NE(svcs.output.find("kubernetes"), std::string::npos) << svcs.output;
+  ok("get secrets -A");  // the administrator (kubeconfig token)
+}
+
 INSTANTIATE_TEST_SUITE_P(Binaries, KubectlTest,
                          ::testing::Values(std::string("/usr/bin/kubectl"),
                                            std::string(CARPLB_SOURCE_DIR) + "/.tools/bin/kubectl"),
