@@ -695,7 +695,8 @@ TEST_F(ControllerFlow, ConvergesThroughApiFaultsWithoutGivingAnAddressTwice) {
   EXPECT_EQ(failNextRemaining(), 0) << "the 429s never reached the controller";
   expectNoAddressOnTwoServices();
 
-  // (2 only: the client retries a failed write in the worker with 0.8 s, 1.6 s, ... backoff.)
+  // A plain 500 on a write is not retried inside the client (client-go's rule); the work queue
+  // requeues the Service with its rate-limited backoff, so 2 failures still converge quickly.
   postFault({{"failNext", {{"code", 500}, {"count", 2}, {"pathPrefix", VipPath}}}});
   ok("annotate svc s5 carplb.io/loadBalancerIPs=192.0.2.206");
   ASSERT_TRUE(eventually([&] { return assigned("s5", {"192.0.2.206"}) && vipsByAddress().count("192.0.2.206"); }, 15s))
