@@ -21,6 +21,43 @@
 namespace carplb::agent::runtime {
 namespace {
 
+// The daemon's view of the kernel address table: forwards to netlink, except that on SIGTERM
+// the VIP removals of the shutdown are held back for ShutdownLinger (make-before-break, see
+// daemon.h) and then done for real.
+class LingeringAddressTable final : public io::AddressTable {
+public:
+  explicit LingeringAddressTable(io::AddressTable& real) : real_(real) {}
+  Status add(const std::string& ifname, carp::Ipv4Address vip) override { return real_.add(ifname, vip); }
+  Result<std::vector<io::InterfaceAddress>> list(const std::string& ifname) override { return real_.list(ifname); }
+  Result<io::RemoveOutcome> remove(const std::string& ifname, carp::Ipv4Address vip) override {
+    if (!holding_) return real_.remove(ifname, vip);
+    held_.emplace_back(ifname, vip);
+    return io::RemoveOutcome::Removed;  // done (or reported) by release()
+  }
+  void hold() { holding_ = true; }
+  bool holdsAny() const { return !held_.empty(); }
+  // Removes the held VIPs now; later removals go straight through.
+  void release(const Logger& log) {
+    holding_ = false;
+    for (const auto& [ifname, vip] : held_) {
+      auto r = real_.remove(ifname, vip);
+      if (!r) {
+        log.error("VIP unbind failed", {{"interface", ifname}, {"vip", vip.toString()}, {"error", r.error().message}});
+      } else if (*r == io::RemoveOutcome::Removed) {
+        log.info("VIP released after the bow-out", {{"interface", ifname}, {"vip", vip.toString()}});
+      } else if (*r == io::RemoveOutcome::NotOurs) {
+        log.warn("VIP left in place: not added by carplb", {{"interface", ifname}, {"vip", vip.toString()}});
+      }
+    }
+    held_.clear();
+  }
+
+private:
+  io::AddressTable& real_;
+  bool holding_ = false;
+  std::vector<std::pair<std::string, carp::Ipv4Address>> held_;
+};
+
 class Daemon final : public DaemonHost {
 public:
   Daemon(const DaemonOptions& opts, Logger log) : opts_(opts), log_(std::move(log)) {}
@@ -47,6 +84,7 @@ public:
     auto table = io::NetlinkAddressTable::create();
     if (!table) return fail("netlink", table.error());
     table_ = std::move(*table);
+    addresses_ = std::make_unique<LingeringAddressTable>(*table_);
     pool_ = std::make_unique<io::CarpSocketPool>(
         *loop_,
         [this](const std::string& ifname, std::span<const uint8_t> pkt) {
@@ -54,7 +92,7 @@ public:
           rearm();
         },
         log_.child("io"));
-    agent_ = std::make_unique<Agent>(AgentDeps{*pool_, *table_, garp_, random_, log_, registry_});
+    agent_ = std::make_unique<Agent>(AgentDeps{*pool_, *addresses_, garp_, random_, log_, registry_});
     auto watcher = io::LinkWatcher::create(
         *loop_, [this](const std::string& ifname) { linkEvent(ifname); }, log_.child("netlink"));
     if (!watcher) return fail("netlink", watcher.error());
@@ -92,6 +130,7 @@ public:
 
     auto r = loop_->run();
     shuttingDown_ = true;
+    addresses_->release(log_);  // no-op unless the loop ended during the linger
     if (cluster_) cluster_->stop();  // no apply can wait for the (stopped) loop any more
     if (status_) status_->stop();
     if (!r) {
@@ -170,12 +209,25 @@ private:
       reload();
       return;
     }
+    if (shuttingDown_) {  // a second signal during the linger: release now
+      addresses_->release(log_);
+      loop_->stop();
+      return;
+    }
     log_.info("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
     shuttingDown_ = true;  // snapshots arriving from now on are not applied
-    agent_->shutdown(now());
+    addresses_->hold();
+    agent_->shutdown(now());  // bow-out adverts; the VIP removals are held back
     if (timer_) loop_->cancelTimer(*timer_);
     timer_.reset();
-    loop_->stop();
+    if (!addresses_->holdsAny()) {
+      loop_->stop();
+      return;
+    }
+    loop_->addTimer(now() + ShutdownLinger, [this] {
+      addresses_->release(log_);
+      loop_->stop();
+    });
   }
 
   void reload() {
@@ -220,6 +272,7 @@ private:
   io::GarpSender garp_;
   std::unique_ptr<io::EventLoop> loop_;
   std::unique_ptr<io::NetlinkAddressTable> table_;
+  std::unique_ptr<LingeringAddressTable> addresses_;  // what the Agent binds/unbinds through
   std::unique_ptr<io::CarpSocketPool> pool_;
   std::unique_ptr<Agent> agent_;
   std::unique_ptr<io::LinkWatcher> watcher_;
