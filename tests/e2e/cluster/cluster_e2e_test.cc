@@ -379,7 +379,7 @@ TEST_F(ClusterE2E, CrashGracefulStopAndDrainMoveVipsAndBalanceReturns) {
     settle();
     auto s = since(vip, t);
     std::cout << "drain: " << vip << " moved to " << steady(vip) << ", longest outage " << toMs(s.longestOutage) << " ms, "
-              << s.lost << " probes lost (logs " << lab_->workDir() << ")\n";
+              << s.lost << " probes lost" << (lab_->options().keepWorkDir ? " (logs " + lab_->workDir() + ")" : "") << "\n";
     // The drained master bows out and a backup takes over at once: usually 0-60 ms. A drain
     // re-plans the backups one slot up, so two of them may briefly run the same advskew, both
     // take over on the bow-out, see equal T and both step down; the newly planned master then
