@@ -40,11 +40,14 @@ WORKDIR ${CARPLB_SRC_DIR}
 # cluster mode, exec'd by carplb-agent --controller from the same directory).
 # The build tree is deleted afterwards (the binaries are in /out; a ~500 MB layer less to commit).
 # The ccache statistics of this compile alone (a stats log, the cache's own counters are shared
-# with the host) are printed as `carplb-ccache: hits=H misses=M ...` for scripts/build-image.
+# with the host) are printed as `carplb-ccache: hits=H misses=M ...` and the versions of the
+# compilers and -dev packages (whose headers the objects depend on) as `carplb-pkg: NAME VERSION`,
+# for scripts/build-image to compare with the host.
 RUN set -eu; \
     echo "recompile: ${CARPLB_RECOMPILE:-no}"; \
     export CCACHE_STATSLOG=/tmp/ccache-stats.log; rm -f "$CCACHE_STATSLOG"; \
     echo "compiler: $(dpkg-query -W -f='${Package} ${Version}' g++-12), ccache $(ccache --version | sed -n '1s/.* //p')"; \
+    dpkg-query -W -f='carplb-pkg: ${Package} ${Version}\n' | grep -E '^carplb-pkg: ([^ ]+-dev|(gcc|g\+\+|cpp|clang)-[0-9]+) ' || true; \
     t0=$(date +%s); \
     cmake --preset default -B "$CARPLB_BUILD_DIR" -DCARPLB_CCACHE_DIR="$CARPLB_CCACHE_DIR" >/dev/null; \
     t1=$(date +%s); \
