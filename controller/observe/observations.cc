@@ -616,7 +616,19 @@ void AgentObservations::forgetNode(const std::string& node, WallTime now) {
   }
 }
 
-void AgentObservations::forgetVhid(int vhid) { vhids_.erase(vhid); }
+void AgentObservations::forgetVhid(int vhid) {
+  vhids_.erase(vhid);
+  std::erase_if(notices_, [vhid](const Notice& n) { return n.subject == NoticeSubject::Vhid && n.vhid == vhid; });
+}
+
+std::vector<Notice> withoutUnplannedTakeovers(std::vector<Notice> notices, const std::set<int>& planned) {
+  std::erase_if(notices, [&](const Notice& n) {
+    const bool takeover = n.reason == reasons::VipFailover || n.reason == reasons::SplitBrain ||
+                          n.reason == reasons::SplitBrainResolved;
+    return takeover && n.subject == NoticeSubject::Vhid && planned.count(n.vhid) == 0;
+  });
+  return notices;
+}
 
 std::size_t AgentObservations::nodeCount() const { return nodes_.size(); }
 

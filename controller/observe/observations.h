@@ -135,6 +135,12 @@ struct Notice {
 // At most 1024 bytes (the Event message limit).
 std::string renderMessage(const Notice& n, const std::vector<std::string>& addresses = {});
 
+// Drops the takeover notices (VipFailover, SplitBrain, SplitBrainResolved) of vhids not in
+// `planned`: a vhid that left the plan is being retired because its VIPs are going away (a
+// deleted Service), so a master change seen then is a side effect of the removal, not a
+// failover to tell the (deleted) Service about. Other notices pass unchanged, in order.
+std::vector<Notice> withoutUnplannedTakeovers(std::vector<Notice> notices, const std::set<int>& planned);
+
 class AgentObservations {
 public:
   explicit AgentObservations(ObservationsConfig config = {});
@@ -164,7 +170,9 @@ public:
   // The node left the cluster: drop everything about it (its states, health, errors). A
   // split brain it was part of may resolve (notice at `now`). Failover history keeps the name.
   void forgetNode(const std::string& node, WallTime now);
-  // The vhid is no longer planned: drop its states, failover history and speakers.
+  // The vhid is no longer planned (retired, controller/reconcile/retire.h): drop its states,
+  // failover history, speakers and the notices about it not taken yet, so a vhid planned
+  // again for another VIP starts clean (its first MASTER is not a failover).
   void forgetVhid(int vhid);
 
   std::size_t nodeCount() const;

@@ -514,3 +514,64 @@ TEST(AgentObservations, RandomReportStreamsKeepInvariants) {
 
 }  // namespace
 }  // namespace carplb::controller::observe
+
+namespace carplb::controller::observe {
+namespace {
+
+// A retired vhid planned again for another VIP (docs/controller.md, "Retiring a vhid"): the
+// new VIP's first MASTER is not a failover, and nothing of the old VIP's history shows.
+TEST(AgentObservations, ForgottenVhidReusedForAnotherVipStartsClean) {
+  AgentObservations obs(ObservationsConfig{.splitBrainGrace = Duration::zero()});
+  auto steps = stableAB();
+  steps.push_back({"b takes over", 2, master("node-b", "master_down", 2), {r::VipFailover, r::SplitBrain}});
+  steps.push_back({"a steps down", 3, backup("node-a", "preempted", 3), {r::SplitBrainResolved}});
+  run(obs, steps);
+  ASSERT_TRUE(obs.vhidView(7)->lastFailover);
+  // A late takeover of the retiring vhid, not taken yet when the vhid is forgotten.
+  ASSERT_TRUE(obs.apply(master("node-a", "bow_out", 4), at(4)).ok());
+  ASSERT_TRUE(obs.apply(foreign("node-a", "192.0.2.50", 8), at(4)).ok());
+  obs.forgetVhid(7);
+  EXPECT_FALSE(obs.vhidView(7));
+  auto pending = obs.takeNotices(at(4));
+  ASSERT_EQ(pending.size(), 1u) << "only the other vhid's notice is left";
+  EXPECT_EQ(pending[0].vhid, 8);
+  EXPECT_EQ(pending[0].reason, r::ForeignSpeaker);
+
+  // vhid 7 again, now for another VIP mastered by node-c.
+  ASSERT_TRUE(obs.apply(Connected{"node-c"}, at(10)).ok());
+  ASSERT_TRUE(obs.apply(change("node-c", 7, CarpState::Init, CarpState::Master, "claimed_silent_vhid", 10), at(10)).ok());
+  EXPECT_TRUE(obs.takeNotices(at(10)).empty()) << "the first MASTER of the reused vhid is not a failover";
+  auto v = obs.vhidView(7);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->actualMaster, "node-c");
+  EXPECT_FALSE(v->lastFailover);
+  EXPECT_FALSE(v->splitBrain);
+  ASSERT_EQ(v->nodes.size(), 1u);
+  EXPECT_EQ(v->nodes[0].node, "node-c");
+}
+
+TEST(AgentObservations, TakeoverNoticesOfUnplannedVhidsAreDropped) {
+  AgentObservations obs(ObservationsConfig{.splitBrainGrace = Duration::zero()});
+  auto steps = stableAB();
+  steps.push_back({"a connects on 9", 1, change("node-a", 9, CarpState::Init, CarpState::Master, "x", 1), {}});
+  run(obs, steps);
+  ASSERT_TRUE(obs.apply(master("node-b", "bow_out", 2), at(2)).ok());           // vhid 7
+  ASSERT_TRUE(obs.apply(master("node-b", "master_down", 2, 9), at(2)).ok());    // vhid 9
+  ASSERT_TRUE(obs.apply(foreign("node-b", "192.0.2.50", 7), at(2)).ok());
+  auto all = obs.takeNotices(at(2));
+  std::vector<std::pair<int, std::string_view>> got;
+  for (const auto& n : withoutUnplannedTakeovers(all, {9})) got.emplace_back(n.vhid, n.reason);
+  // vhid 7 is being retired: its failover and split brain are dropped, its foreign speaker
+  // (not a takeover) is kept; vhid 9 is still planned: everything is kept.
+  EXPECT_EQ(got, (std::vector<std::pair<int, std::string_view>>{
+                     {9, r::VipFailover}, {9, r::SplitBrain}, {7, r::ForeignSpeaker}}));
+  EXPECT_GT(all.size(), got.size());
+  // Node notices are never dropped.
+  ASSERT_TRUE(obs.apply(Disconnected{"node-a", "gone"}, at(3)).ok());
+  auto lost = withoutUnplannedTakeovers(obs.takeNotices(at(3)), {});
+  ASSERT_FALSE(lost.empty());
+  EXPECT_EQ(lost.back().subject, NoticeSubject::Node);
+}
+
+}  // namespace
+}  // namespace carplb::controller::observe
