@@ -12,6 +12,8 @@
 
 #include "agent/grpc/node_info.h"
 #include "agent/grpc/to_agent_config.h"
+#include "agent/io/link_watcher.h"
+#include "agent/io/netlink_address_table.h"
 #include "common/random.h"
 
 namespace carplb::agent::rpc {
@@ -44,6 +46,7 @@ public:
     log_.info("cluster mode", {{"controller", c.client.target},
                                {"node", c.client.hello.node_name()},
                                {"interface", c.defaultInterface}});
+    listenOnDefaultInterface();
     return client_->start();
   }
 
@@ -122,6 +125,47 @@ private:
     }
     draining_ = snapshot.draining();
     return okStatus();
+  }
+
+  // Loop thread, at start: hear the default interface from now on (claims, see the header).
+  // Not fatal: without it the first vhid there is simply not claimed.
+  void listenOnDefaultInterface() {
+    auto ifname = defaultInterface();
+    if (!ifname) {
+      log_.warn("not listening before the first vhid: no default interface", {{"error", ifname.error().message}});
+      return;
+    }
+    // DaemonHost hands out the engine read-only; listening and feeding a link state are the
+    // two engine calls cluster mode makes itself (on the loop thread, before any vhid of the
+    // plan). The Agent object is the daemon's own, non-const one.
+    auto& agent = const_cast<runtime::Agent&>(host_.agent());
+    const TimePoint t = host_.now();
+    agent.linkChanged(*ifname, readLink(*ifname), t);
+    if (auto st = agent.listen(*ifname, t); !st) {
+      log_.warn("not listening before the first vhid", {{"interface", *ifname}, {"error", st.error().message}});
+      return;
+    }
+    const carp::ListenHistory* h = agent.listenHistory(*ifname);
+    log_.info("listening on the default interface", {{"interface", *ifname},
+                                                     {"link", h != nullptr && h->listening() ? "up" : "down"}});
+  }
+
+  runtime::LinkStatus readLink(const std::string& ifname) {
+    if (opts_.linkStatus) return opts_.linkStatus(ifname);
+    runtime::LinkStatus s;
+    const io::LinkFlags flags = io::queryLinkFlags(ifname);
+    s.exists = flags.exists;
+    s.up = flags.up;
+    if (!s.exists) return s;
+    auto table = io::NetlinkAddressTable::create();
+    if (!table) {
+      log_.warn("cannot read the addresses of the default interface", {{"interface", ifname},
+                                                                        {"error", table.error().message}});
+      return s;
+    }
+    auto addrs = (*table)->list(ifname);
+    if (addrs) s.addresses = std::move(*addrs);
+    return s;
   }
 
   Result<std::string> defaultInterface() {

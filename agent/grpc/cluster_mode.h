@@ -14,6 +14,13 @@
 // changes and foreign speakers (HMAC failures on our vhids; once per vhid and source per
 // ForeignSpeakerReportInterval) are reported to the controller. When the controller is gone
 // the agent keeps running its last plan and the client keeps reconnecting.
+//
+// Claims (agent/carp/claim.h): at start, before the persisted snapshot, the agent starts
+// listening on the default interface ("auto" resolved then; Agent::listen() plus its link
+// state), so the first vhid the controller creates there can be claimed once the agent has
+// listened for that vhid's master-down interval. Before this, listening began with the first
+// vhid itself and a fresh agent's first vhid always waited the full master-down interval.
+#include <functional>
 #include <string>
 
 #include "agent/config/agent_config.h"
@@ -35,6 +42,9 @@ struct ClusterOptions {
   PlanClientOptions client;
   // Interface for vhosts whose snapshot names none: a name, or "auto".
   std::string defaultInterface = std::string(config::AutoInterface);
+  // Reads an interface's link state for Agent::linkChanged() (empty: SIOCGIFFLAGS + netlink
+  // address dump, as the daemon does). Tests inject one.
+  std::function<runtime::LinkStatus(const std::string& ifname)> linkStatus;
 };
 
 // For DaemonOptions::cluster.
