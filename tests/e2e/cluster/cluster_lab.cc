@@ -388,12 +388,22 @@ Status ClusterLab::startAll() {
 
 Status ClusterLab::startApi() {
   const std::string dir = workDir();
+  if (controllerToken_.empty()) {
+    controllerToken_ = randomHex(24);
+  }
   std::filesystem::remove(dir + "/api.port");
   auto p = lab_->spawn(cp_,
                        {options_.binaries.kubeDouble, "--listen", "127.0.0.1:" + std::to_string(ApiPort), "--port-file",
                         dir + "/api.port", "--kubeconfig-out", kubeconfigPath(), "--seed",
                         options_.binaries.sourceDir + "/charts/carplb/crds/virtualips.carplb.io.yaml", "--seed",
-                        dir + "/nodes.json", "--log-level", "warn"},
+                        dir + "/nodes.json", "--log-level", "warn",
+                        // The controller runs as the chart's ServiceAccount under the chart's RBAC
+                        // (manifests/carplb.yaml = the chart rendered with defaults): any API call
+                        // the code makes that the chart does not grant is refused with 403 and
+                        // counted (forbiddenApiRequests()). kubectl stays the administrator.
+                        "--authorize", options_.binaries.sourceDir + "/manifests/carplb.yaml", "--authorize-token",
+                        controllerToken_ + "=" + std::string(ControllerUser), "--kubeconfig-out-for",
+                        std::string(ControllerUser) + "=" + controllerKubeconfigPath()},
                        "kube-double.log");
   if (!p) {
     return p.error();
@@ -411,7 +421,7 @@ Status ClusterLab::startController() {
     return makeError("carplb-controller: already running (pid " + std::to_string(controller_.pid()) + ")");
   }
   const std::string dir = workDir();
-  std::vector<std::string> args = {options_.binaries.controller, "--kubeconfig", kubeconfigPath(), "--leader-elect=false",
+  std::vector<std::string> args = {options_.binaries.controller, "--kubeconfig", controllerKubeconfigPath(), "--leader-elect=false",
                                    "--grpc-listen", std::string(ControlPlaneAddress) + ":" + std::to_string(GrpcPort),
                                    "--tls-cert-file", dir + "/controller.crt", "--tls-key-file", dir + "/controller.key",
                                    "--agent-token-file", tokenPath(), "--carp-secret-file", dir + "/carp-secret", "--config",
@@ -616,6 +626,17 @@ Result<std::vector<json>> ClusterLab::eventsWithReason(const std::string& reason
     }
   }
   return out;
+}
+
+Result<int> ClusterLab::forbiddenApiRequests() {
+  auto st = httpGetJson(cp_.ns, ApiPort, "/_double/state");
+  if (!st) {
+    return st.error();
+  }
+  if (!st->contains("forbidden") || !(*st)["forbidden"].is_number_integer()) {
+    return makeError("carplb-kube-double /_double/state: no integer \"forbidden\" field");
+  }
+  return (*st)["forbidden"].get<int>();
 }
 
 Result<json> ClusterLab::controllerState() { return httpGetJson(cp_.ns, ControllerOpsPort, "/state"); }

@@ -34,6 +34,8 @@ inline constexpr uint16_t ApiPort = 6443;         // carplb-kube-double, 127.0.0
 inline constexpr uint16_t GrpcPort = 9443;        // carplb-controller agent server, 192.0.2.2
 inline constexpr uint16_t ControllerOpsPort = 9090;  // carplb-controller /state /metrics
 inline constexpr uint16_t AgentStatusPort = 9464;    // carplb-agent, 127.0.0.1 inside each node
+// The identity the controller has in a real cluster (the chart's ServiceAccount).
+inline const char* ControllerUser = "system:serviceaccount:carplb-system:carplb-controller";
 inline constexpr uint16_t ProbePort = 7777;          // responders on every node
 inline const char* LabServerName = "carplb-controller.lab";  // in the controller certificate
 
@@ -116,6 +118,10 @@ public:
   const std::string& workDir() const { return lab_->workDir(); }
   std::string kubeconfigPath() const { return workDir() + "/kubeconfig"; }
   std::string tokenPath() const { return workDir() + "/agent-token"; }
+  // The controller's kubeconfig: the token of the chart's controller ServiceAccount.
+  std::string controllerKubeconfigPath() const { return workDir() + "/controller.kubeconfig"; }
+  // API requests the double refused (403) under the chart's RBAC since it started.
+  Result<int> forbiddenApiRequests();
   std::string caPath() const { return workDir() + "/ca.crt"; }
   std::string snapshotPath(int node) const;
 
@@ -172,6 +178,7 @@ private:
   Host cp_;
   Process api_;
   Process controller_;
+  std::string controllerToken_;  // bearer token the double maps to ControllerUser
   std::map<int, Process> agents_;
   std::vector<Process> responderProcs_;
   std::vector<std::unique_ptr<Responder>> responders_;

@@ -361,6 +361,12 @@ int demo(const Options& o) {
       }
     }
   }
+  if (auto f = cl.forbiddenApiRequests(); f) {
+    say("   controller API requests refused by the chart's RBAC: " + std::to_string(*f));
+    ok = ok && *f == 0;
+  } else {
+    say("   controller API requests refused by the chart's RBAC: unknown (" + f.error().message + ")");
+  }
   say(std::string("   result: ") + (ok ? "OK, balance restored" : "FAILED (see the logs in " + cl.workDir() + ")"));
   if (!o.keep) {
     step("cleaning up: processes (by PID), namespaces, " + cl.workDir());
