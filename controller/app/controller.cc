@@ -13,6 +13,7 @@
 #include "controller/observe/observations.h"
 #include "controller/observe/status.h"
 #include "controller/reconcile/desired_state.h"
+#include "controller/reconcile/retire.h"
 
 namespace carplb::controller::app {
 
@@ -87,6 +88,12 @@ struct Controller::Impl {
   // DesiredState::claimVhids of the last pass: vhids this process allocated that no agent has
   // reported running yet (reconcile carries them; Vhost.claim for their planned master).
   std::set<int> claimVhids;
+  // Ordered retirement of vhids that left the plan (controller/reconcile/retire.h): the vhid
+  // plans of the last pass, and per node the Vhosts it was sent (a retiring master keeps its
+  // Vhost unchanged while the backups drop theirs).
+  reconcile::VhidRetirements retirements;
+  std::vector<core::VhidPlan> previousPlans;
+  std::map<std::string, std::map<int, v1::Vhost>> lastVhosts;
 
   // Agent health bookkeeping (worker thread only).
   TimePoint leadingSince{};
@@ -101,6 +108,7 @@ struct Controller::Impl {
   MetricFamily& writes;
   MetricFamily& vipGauge;
   MetricFamily& mastersGauge;
+  MetricFamily& retireSteps;
 
   Impl(kube::RestClient& c, rpc::PlanServer* ps, ControllerOptions o, const Clock& clk, Logger l, Registry& m,
        reconcile::ReconcileConfig cfg)
@@ -118,7 +126,9 @@ struct Controller::Impl {
         syncs(m.counter("carplb_controller_syncs_total", "Reconcile passes, by result")),
         writes(m.counter("carplb_controller_api_writes_total", "API writes, by kind and result")),
         vipGauge(m.gauge("carplb_controller_vips", "VIPs by state (planned, unplaced)")),
-        mastersGauge(m.gauge("carplb_controller_node_masters", "VIPs planned to be mastered by each node")) {}
+        mastersGauge(m.gauge("carplb_controller_node_masters", "VIPs planned to be mastered by each node")),
+        retireSteps(m.counter("carplb_controller_vhid_retirements_total",
+                              "Steps of ordered vhid retirements (backups first, then the master), by reason")) {}
 
   void pokeQueue() {
     queue.add(SyncKey);
@@ -225,7 +235,13 @@ struct Controller::Impl {
 
   // Notices -> Events on the Services of the vhid's VIPs (or on the Node).
   void recordNotices(const reconcile::DesiredState& desired) {
-    auto notices = observations.takeNotices(clock.wallNow());
+    std::set<int> planned;
+    for (const auto& p : desired.vhids) planned.insert(p.vhid);
+    auto all = observations.takeNotices(clock.wallNow());
+    auto notices = observe::withoutUnplannedTakeovers(all, planned);
+    if (notices.size() != all.size()) {
+      log.debug("takeover notices of retiring vhids dropped", {{"count", static_cast<int>(all.size() - notices.size())}});
+    }
     for (const auto& n : notices) {
       if (n.subject == observe::NoticeSubject::Node) {
         kube::ObjectReference ref;
@@ -572,8 +588,11 @@ struct Controller::Impl {
     return ok;
   }
 
-  void publishPlans(const reconcile::DesiredState& desired, const reconcile::ClusterState& cs) {
-    if (!planServer) return;
+  // Returns the generation each node got (for the retirements).
+  std::map<std::string, uint64_t> publishPlans(const reconcile::DesiredState& desired, const reconcile::ClusterState& cs,
+                                               const std::vector<reconcile::KeptVhid>& keep) {
+    std::map<std::string, uint64_t> generations;
+    if (!planServer) return generations;
     std::map<std::string, std::vector<v1::Vhost>> perNode;
     for (const auto& n : cs.nodes) perNode[n.name];
     std::map<core::Ipv4, const reconcile::VipDesired*> vipByAddr;
@@ -601,6 +620,18 @@ struct Controller::Impl {
         perNode[slot.node].push_back(std::move(vh));
       }
     }
+    for (const auto& k : keep) {
+      auto node = perNode.find(k.node);
+      if (node == perNode.end()) continue;  // the node left the cluster
+      auto last = lastVhosts.find(k.node);
+      if (last == lastVhosts.end()) continue;
+      if (auto vh = last->second.find(k.vhid); vh != last->second.end()) node->second.push_back(vh->second);
+    }
+    lastVhosts.clear();
+    for (const auto& [node, vhosts] : perNode) {
+      auto& m = lastVhosts[node];
+      for (const auto& vh : vhosts) m[static_cast<int>(vh.vhid())] = vh;
+    }
     for (auto& [node, vhosts] : perNode) {
       if (auto s = rpc::fillVhidKeys(vhosts, options.carpSecret); !s) {
         log.error("cannot derive vhid keys", {{"node", node}, {"error", s.error().message}});
@@ -610,8 +641,37 @@ struct Controller::Impl {
       if (auto e = desired.nodeEligibility.find(node); e != desired.nodeEligibility.end()) {
         draining = e->second == core::NodeEligibility::Draining;
       }
-      planServer->publish(node, std::move(vhosts), draining);
+      generations[node] = planServer->publish(node, std::move(vhosts), draining);
     }
+    return generations;
+  }
+
+  // One step of the ordered retirements (before publishing): logs and counts what happened.
+  reconcile::RetireStep stepRetirements(const reconcile::DesiredState& desired) {
+    if (!planServer) return {};
+    reconcile::RetireInputs in;
+    in.previous = previousPlans;
+    in.desired = desired.vhids;
+    for (int vhid : observations.vhids()) {
+      auto view = observations.vhidView(vhid);
+      if (view && !view->actualMaster.empty()) in.actualMasters[vhid] = view->actualMaster;
+    }
+    for (const auto& a : planServer->agents()) in.agents[a.node] = reconcile::AgentAck{a.connected, a.ackedGeneration};
+    in.now = clock.now();
+    auto step = retirements.step(in);
+    for (const auto& e : step.events) {
+      retireSteps.inc({{"reason", std::string(reconcile::toString(e.reason))}});
+      std::string waiting;
+      for (const auto& n : e.waiting) waiting += (waiting.empty() ? "" : ",") + n;
+      LogFields f{{"vhid", e.vhid}, {"reason", std::string(reconcile::toString(e.reason))}, {"node", e.master}};
+      if (!waiting.empty()) f.emplace_back("waiting", waiting);
+      if (e.reason == reconcile::RetireReason::BackupsTimeout || e.reason == reconcile::RetireReason::MasterTimeout) {
+        log.warn("vhid retirement: agents did not ack in time", f);
+      } else {
+        log.info(e.retired ? "vhid retired" : "vhid retiring", f);
+      }
+    }
+    return step;
   }
 
   bool syncOnce() {
@@ -632,20 +692,43 @@ struct Controller::Impl {
     cs.claimVhids = claimVhids;
     auto foreign = observations.foreignVhids();
     foreignVhidsSeen.insert(foreign.begin(), foreign.end());
-    reconcile::DesiredState desired;
-    if (foreignVhidsSeen.empty()) {
-      desired = reconcile::computeDesiredState(rc, cs);
-    } else {
-      reconcile::ReconcileConfig withForeign = rc;
-      withForeign.planner.excludedVhids.insert(foreignVhidsSeen.begin(), foreignVhidsSeen.end());
-      desired = reconcile::computeDesiredState(withForeign, cs);
+    // Vhids someone else speaks on, and vhids being retired, are not planned.
+    std::set<int> excluded = foreignVhidsSeen;
+    if (planServer) {
+      auto retiring = retirements.active();
+      excluded.insert(retiring.begin(), retiring.end());
+    }
+    auto compute = [&] {
+      if (excluded.empty()) return reconcile::computeDesiredState(rc, cs);
+      reconcile::ReconcileConfig withExcluded = rc;
+      withExcluded.planner.excludedVhids.insert(excluded.begin(), excluded.end());
+      return reconcile::computeDesiredState(withExcluded, cs);
+    };
+    reconcile::DesiredState desired = compute();
+    if (planServer) {
+      // A vhid that left the plan in this pass must retire before it carries other addresses.
+      auto reused = reconcile::reusedVhids(previousPlans, desired.vhids);
+      if (!reused.empty()) {
+        excluded.insert(reused.begin(), reused.end());
+        desired = compute();
+      }
     }
     claimVhids = desired.claimVhids;
+    auto retireStep = stepRetirements(desired);
     // Agents first: the plan does not depend on the API writes below, and those may wait for
     // the client's rate limiter (--kube-api-qps) or a slow API server; an annotated Service
     // must not wait for its own status write before its VIP comes up (docs/benchmarks/annotate.md).
-    publishPlans(desired, cs);
+    auto generations = publishPlans(desired, cs, retireStep.keep);
+    retirements.published(generations);
+    for (const auto& e : retireStep.events) {
+      if (e.retired) observations.forgetVhid(e.vhid);
+    }
+    if (planServer) previousPlans = desired.vhids;
     recordNotices(desired);
+    if (auto next = retirements.nextDeadline()) {
+      queue.addAfter(SyncKey, std::max<Duration>(*next - clock.now(), std::chrono::milliseconds(10)));
+      cv.notify_all();
+    }
 
     std::map<std::string, size_t> svcIndex;
     for (size_t i = 0; i < cs.services.size(); ++i) svcIndex[cs.services[i].key()] = i;

@@ -599,5 +599,114 @@ TEST_F(ClusterE2E, ForeignUcarpOnOurVhidRaisesWarningEvent) {
   EXPECT_NE((*e)[0].value("message", "").find("192.0.2.100"), std::string::npos);
 }
 
+// Deleting annotated Services retires their vhids in order (docs/controller.md, "Retiring a
+// vhid"): the backups drop the vhid first, the master only once they acked, so the master's
+// bow-out finds nobody to take over. Before, a backup that had not applied its own removal
+// yet became MASTER on the bow-out, bound the VIP, sent gratuitous ARPs for an address that
+// should vanish, and the controller recorded a VipFailover Event for the deleted Service.
+TEST_F(ClusterE2E, DeletedServicesVipIsHeldOnlyByItsOldMasterUntilItVanishes) {
+  buildLab();
+  auto vips = createBalanced();
+  ASSERT_FALSE(HasFailure());
+  // Every backup runs the vhid (reported BACKUP) before the delete, so each one could take over.
+  ASSERT_TRUE(waitFor(
+      [&] {
+        auto items = lab_->virtualIps();
+        if (!items || items->size() != vips.size()) {
+          return false;
+        }
+        for (const auto& it : *items) {
+          const auto& st = it.value("status", json::object());
+          const auto& nodes = st.value("nodes", json::array());
+          if (st.value("actualMaster", "") == "" || nodes.size() != static_cast<size_t>(lab_->nodeCount())) {
+            return false;
+          }
+          for (const auto& n : nodes) {
+            const auto state = n.value("state", "");
+            if (state != "MASTER" && state != "BACKUP") {
+              return false;
+            }
+          }
+        }
+        return true;
+      },
+      10s, 100ms))
+      << text(lab_->virtualIps());
+  std::map<std::string, std::string> masterOf;  // vip -> node
+  for (const auto& v : vips) {
+    masterOf[v] = steady(v);
+    ASSERT_FALSE(masterOf[v].empty()) << describe(vips);
+  }
+  // Node MACs, to tell whose gratuitous ARP the client saw.
+  std::map<std::string, std::string> nodeOfMac;
+  for (int i = 1; i <= lab_->nodeCount(); ++i) {
+    auto out = lab_->node(i).ns.ip({"-o", "link", "show", lab_->node(i).ifname});
+    ASSERT_TRUE(out.ok()) << out.error().message;
+    auto at = out->find("link/ether ");
+    ASSERT_NE(at, std::string::npos) << *out;
+    nodeOfMac[out->substr(at + 11, 17)] = lab_->node(i).name;
+  }
+  auto failoversBefore = lab_->eventsWithReason("VipFailover");
+  ASSERT_TRUE(failoversBefore.ok()) << failoversBefore.error().message;
+  auto capture = ArpCapture::start(lab_->client());
+  ASSERT_TRUE(capture.ok()) << capture.error().message;
+
+  const auto wall0 = std::chrono::system_clock::now();
+  for (int i = 0; i < static_cast<int>(vips.size()); ++i) {
+    ASSERT_TRUE(lab_->deleteService("web-" + std::to_string(i)).ok());
+  }
+  // Until every VIP is gone (and 1 s longer), nobody but its old master may hold it.
+  std::vector<std::string> wrongHolders;
+  auto check = [&] {
+    bool anyHeld = false;
+    for (const auto& v : vips) {
+      for (const auto& h : lab_->holdersOf(v)) {
+        anyHeld = true;
+        if (h != masterOf[v]) {
+          wrongHolders.push_back(v + " on " + h);
+        }
+      }
+    }
+    return !anyHeld;
+  };
+  const bool vanished = waitFor(check, 15s, 20ms);
+  const auto goneAt = MonoClock::now();
+  while (MonoClock::now() - goneAt < 1s) {
+    check();
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(vanished) << describe(vips);
+  EXPECT_TRUE(wrongHolders.empty()) << "a VIP of a deleted Service was bound by a node that was not its master: "
+                                    << wrongHolders.front() << " (" << wrongHolders.size() << " samples)\n"
+                                    << state();
+  for (const auto& p : (*capture)->packets()) {
+    if (p.at < wall0 || !p.gratuitous() || !masterOf.count(p.senderIp)) {
+      continue;
+    }
+    const std::string who = nodeOfMac.count(p.senderMac) ? nodeOfMac[p.senderMac] : p.senderMac;
+    EXPECT_EQ(who, masterOf[p.senderIp]) << "gratuitous ARP for deleted " << p.senderIp << " from " << who << " "
+                                         << toMs(p.at - wall0) << " ms after the delete";
+  }
+  EXPECT_TRUE(waitFor(
+      [&] {
+        auto v = lab_->virtualIps();
+        return v && v->empty();
+      },
+      10s, 100ms))
+      << text(lab_->virtualIps());
+  // Events are written after the agents' reports are folded in: give them time to show up.
+  std::this_thread::sleep_for(1s);
+  auto failovers = lab_->eventsWithReason("VipFailover");
+  ASSERT_TRUE(failovers.ok()) << failovers.error().message;
+  EXPECT_EQ(failovers->size(), failoversBefore->size()) << "VipFailover Event for a deleted Service: "
+                                                         << failovers->back().dump();
+  // The controller retired the vhids in order (the backups acked before the masters dropped them).
+  auto metrics = lab_->controllerMetrics();
+  ASSERT_TRUE(metrics.ok()) << metrics.error().message;
+  EXPECT_NE(metrics->find("carplb_controller_vhid_retirements_total{reason=\"Started\"} 3"), std::string::npos)
+      << *metrics;
+  EXPECT_EQ(metrics->find("reason=\"BackupsTimeout\""), std::string::npos) << *metrics;
+}
+
 }  // namespace
 }  // namespace carplb::e2e::cluster
