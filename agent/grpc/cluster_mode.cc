@@ -135,9 +135,10 @@ private:
       log_.warn("not listening before the first vhid: no default interface", {{"error", ifname.error().message}});
       return;
     }
-    // DaemonHost hands out the engine read-only; listening and feeding a link state are the
-    // two engine calls cluster mode makes itself (on the loop thread, before any vhid of the
-    // plan). The Agent object is the daemon's own, non-const one.
+    // Workaround until DaemonHost (agent/runtime/daemon.h) offers listen(ifname): it hands
+    // out the engine read-only. The Agent is the daemon's own non-const object and this runs
+    // on the loop thread before any vhid of the plan exists; once the interface is listened
+    // to, the daemon's link watcher feeds its later link changes (Agent::interfaces()).
     auto& agent = const_cast<runtime::Agent&>(host_.agent());
     const TimePoint t = host_.now();
     agent.linkChanged(*ifname, readLink(*ifname), t);
