@@ -616,17 +616,22 @@ void AgentObservations::forgetNode(const std::string& node, WallTime now) {
   }
 }
 
+namespace {
+
+bool isTakeover(const Notice& n) {
+  return n.subject == NoticeSubject::Vhid && (n.reason == reasons::VipFailover || n.reason == reasons::SplitBrain ||
+                                              n.reason == reasons::SplitBrainResolved);
+}
+
+}  // namespace
+
 void AgentObservations::forgetVhid(int vhid) {
   vhids_.erase(vhid);
-  std::erase_if(notices_, [vhid](const Notice& n) { return n.subject == NoticeSubject::Vhid && n.vhid == vhid; });
+  std::erase_if(notices_, [vhid](const Notice& n) { return isTakeover(n) && n.vhid == vhid; });
 }
 
 std::vector<Notice> withoutUnplannedTakeovers(std::vector<Notice> notices, const std::set<int>& planned) {
-  std::erase_if(notices, [&](const Notice& n) {
-    const bool takeover = n.reason == reasons::VipFailover || n.reason == reasons::SplitBrain ||
-                          n.reason == reasons::SplitBrainResolved;
-    return takeover && n.subject == NoticeSubject::Vhid && planned.count(n.vhid) == 0;
-  });
+  std::erase_if(notices, [&](const Notice& n) { return isTakeover(n) && planned.count(n.vhid) == 0; });
   return notices;
 }
 

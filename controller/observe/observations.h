@@ -171,8 +171,10 @@ public:
   // split brain it was part of may resolve (notice at `now`). Failover history keeps the name.
   void forgetNode(const std::string& node, WallTime now);
   // The vhid is no longer planned (retired, controller/reconcile/retire.h): drop its states,
-  // failover history, speakers and the notices about it not taken yet, so a vhid planned
-  // again for another VIP starts clean (its first MASTER is not a failover).
+  // failover history, speakers and its takeover notices not taken yet (VipFailover,
+  // SplitBrain, SplitBrainResolved; a ForeignSpeaker Warning still goes out: the VIP left
+  // the vhid because of it), so a vhid planned again for another VIP starts clean (its first
+  // MASTER is not a failover).
   void forgetVhid(int vhid);
 
   std::size_t nodeCount() const;
