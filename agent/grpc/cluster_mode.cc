@@ -135,38 +135,13 @@ private:
       log_.warn("not listening before the first vhid: no default interface", {{"error", ifname.error().message}});
       return;
     }
-    // Workaround until DaemonHost (agent/runtime/daemon.h) offers listen(ifname): it hands
-    // out the engine read-only. The Agent is the daemon's own non-const object and this runs
-    // on the loop thread before any vhid of the plan exists; once the interface is listened
-    // to, the daemon's link watcher feeds its later link changes (Agent::interfaces()).
-    auto& agent = const_cast<runtime::Agent&>(host_.agent());
-    const TimePoint t = host_.now();
-    agent.linkChanged(*ifname, readLink(*ifname), t);
-    if (auto st = agent.listen(*ifname, t); !st) {
+    if (auto st = host_.listen(*ifname); !st) {
       log_.warn("not listening before the first vhid", {{"interface", *ifname}, {"error", st.error().message}});
       return;
     }
-    const carp::ListenHistory* h = agent.listenHistory(*ifname);
+    const carp::ListenHistory* h = host_.agent().listenHistory(*ifname);
     log_.info("listening on the default interface", {{"interface", *ifname},
                                                      {"link", h != nullptr && h->listening() ? "up" : "down"}});
-  }
-
-  runtime::LinkStatus readLink(const std::string& ifname) {
-    if (opts_.linkStatus) return opts_.linkStatus(ifname);
-    runtime::LinkStatus s;
-    const io::LinkFlags flags = io::queryLinkFlags(ifname);
-    s.exists = flags.exists;
-    s.up = flags.up;
-    if (!s.exists) return s;
-    auto table = io::NetlinkAddressTable::create();
-    if (!table) {
-      log_.warn("cannot read the addresses of the default interface", {{"interface", ifname},
-                                                                        {"error", table.error().message}});
-      return s;
-    }
-    auto addrs = (*table)->list(ifname);
-    if (addrs) s.addresses = std::move(*addrs);
-    return s;
   }
 
   Result<std::string> defaultInterface() {

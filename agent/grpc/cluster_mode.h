@@ -42,9 +42,6 @@ struct ClusterOptions {
   PlanClientOptions client;
   // Interface for vhosts whose snapshot names none: a name, or "auto".
   std::string defaultInterface = std::string(config::AutoInterface);
-  // Reads an interface's link state for Agent::linkChanged() (empty: SIOCGIFFLAGS + netlink
-  // address dump, as the daemon does). Tests inject one.
-  std::function<runtime::LinkStatus(const std::string& ifname)> linkStatus;
 };
 
 // For DaemonOptions::cluster.

@@ -74,6 +74,10 @@ public:
   }
   const config::AgentConfig& initialConfig() const override { return opts_.initial; }
   const Agent& agent() const override { return *agent_; }
+  Status listen(const std::string& ifname) override {
+    agent_->linkChanged(ifname, queryLink(ifname), now());
+    return agent_->listen(ifname, now());
+  }
   const std::vector<VhostKey>& vhostKeys() const override { return keys_; }
   Registry& registry() override { return registry_; }
 

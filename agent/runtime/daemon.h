@@ -52,6 +52,10 @@ public:
   // Startup settings (statusListen, logLevel) a cluster config keeps; it holds no vhids.
   virtual const config::AgentConfig& initialConfig() const = 0;
   virtual const Agent& agent() const = 0;
+  // Starts listening on `ifname` before any vhid lives there (claims, agent/carp/claim.h):
+  // reads the interface's link state first, so a down link is not counted as listening;
+  // the daemon's link watcher keeps it current afterwards.
+  virtual Status listen(const std::string& ifname) = 0;
   // The (interface, vhid) pairs of the running config, in config order.
   virtual const std::vector<VhostKey>& vhostKeys() const = 0;
   virtual Registry& registry() = 0;

@@ -49,6 +49,11 @@ public:
   }
   const config::AgentConfig& initialConfig() const override { return initial_; }
   const runtime::Agent& agent() const override { return agent_; }
+  Status listen(const std::string& ifname) override {  // as the daemon does: link first
+    linkQueries.push_back(ifname);
+    agent_.linkChanged(ifname, link(ifname), now());
+    return agent_.listen(ifname, now());
+  }
   const std::vector<VhostKey>& vhostKeys() const override { return keys_; }
   Registry& registry() override { return reg; }
 
@@ -62,6 +67,9 @@ public:
     for (auto& f : fns) f();
   }
 
+  // The link state the daemon would read (SIOCGIFFLAGS + netlink) and who asked for it.
+  std::function<LinkStatus(const std::string&)> link = [](const std::string&) { return upLink(); };
+  std::vector<std::string> linkQueries;
   testing::FakeClock clock;
   testing::FakeCarpTransport tx;
   testing::FakeAddressTable table;
@@ -97,10 +105,6 @@ protected:
     o.client.hello.set_node_name("node-a");
     o.client.backoff = {.initial = 20ms, .max = 200ms, .multiplier = 2.0, .jitter = 0.2};
     o.defaultInterface = "eth0";
-    o.linkStatus = [this](const std::string& ifname) {
-      linkQueries_.push_back(ifname);
-      return upLink();
-    };
     return o;
   }
 
@@ -127,14 +131,13 @@ protected:
   std::unique_ptr<controller::rpc::PlanServer> server_;
   FakeHost host{logs_.logger("agent")};
   std::unique_ptr<runtime::ClusterMode> cluster_;  // declared after `host`: destroyed first
-  std::vector<std::string> linkQueries_;
 };
 
 TEST_F(ClusterListen, StartListensOnTheDefaultInterfaceBeforeAnyVhid) {
   const TimePoint started = host.clock.now();
   cluster_ = clusterMode(options())(host, logs_.logger("cluster"));
   ASSERT_TRUE(cluster_->start().ok());
-  EXPECT_EQ(linkQueries_, std::vector<std::string>{"eth0"});
+  EXPECT_EQ(host.linkQueries, std::vector<std::string>{"eth0"}) << "listened through the daemon";
   EXPECT_TRUE(host.tx.open.contains("eth0")) << "the CARP socket is open with no vhid";
   const carp::ListenHistory* h = host.agent().listenHistory("eth0");
   ASSERT_NE(h, nullptr);
@@ -162,9 +165,8 @@ TEST_F(ClusterListen, FirstVhidSoonAfterStartIsAnOrdinaryBackup) {
 }
 
 TEST_F(ClusterListen, DownLinkAtStartIsNotCountedAsListening) {
-  ClusterOptions o = options();
-  o.linkStatus = [](const std::string&) { return LinkStatus{true, false, {}}; };
-  cluster_ = clusterMode(std::move(o))(host, logs_.logger("cluster"));
+  host.link = [](const std::string&) { return LinkStatus{true, false, {}}; };
+  cluster_ = clusterMode(options())(host, logs_.logger("cluster"));
   ASSERT_TRUE(cluster_->start().ok());
   const carp::ListenHistory* h = host.agent().listenHistory("eth0");
   ASSERT_NE(h, nullptr);
