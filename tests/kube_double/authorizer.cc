@@ -63,15 +63,34 @@ Result<std::vector<std::string>> stringList(const json& obj, const char* key, co
   return out;
 }
 
-Result<RoleObject> parseRole(const json& obj) {
-  RoleObject r;
-  r.kind = stringField(obj, "kind");
+// kind, metadata.name and (for the namespaced kind) metadata.namespace of an RBAC object,
+// each required; `id` names the object in errors.
+struct RbacMeta {
+  std::string kind, name, ns, id;
+};
+
+Result<RbacMeta> rbacMeta(const json& obj, const std::string& namespacedKind) {
+  RbacMeta m;
+  m.kind = stringField(obj, "kind");
   const json md = obj.contains("metadata") ? obj["metadata"] : json::object();
-  r.name = stringField(md, "name");
-  r.ns = r.kind == "Role" ? stringField(md, "namespace") : "";
-  const std::string id = objectId(obj);
-  if (r.name.empty()) return makeError(id + ": metadata.name: required");
-  if (r.kind == "Role" && r.ns.empty()) return makeError(id + ": metadata.namespace: required for a Role");
+  m.name = stringField(md, "name");
+  m.ns = m.kind == namespacedKind ? stringField(md, "namespace") : "";
+  m.id = objectId(obj);
+  if (m.name.empty()) return makeError(m.id + ": metadata.name: required");
+  if (m.kind == namespacedKind && m.ns.empty()) {
+    return makeError(m.id + ": metadata.namespace: required for a " + namespacedKind);
+  }
+  return m;
+}
+
+Result<RoleObject> parseRole(const json& obj) {
+  auto meta = rbacMeta(obj, "Role");
+  if (!meta) return meta.error();
+  RoleObject r;
+  r.kind = meta->kind;
+  r.name = meta->name;
+  r.ns = meta->ns;
+  const std::string& id = meta->id;
   if (obj.contains("aggregationRule") && !obj["aggregationRule"].is_null()) {
     return makeError(id + ": aggregationRule: not supported by carplb-kube-double");
   }
@@ -108,14 +127,13 @@ Result<RoleObject> parseRole(const json& obj) {
 }
 
 Result<BindingObject> parseBinding(const json& obj) {
+  auto meta = rbacMeta(obj, "RoleBinding");
+  if (!meta) return meta.error();
   BindingObject b;
-  b.kind = stringField(obj, "kind");
-  const json md = obj.contains("metadata") ? obj["metadata"] : json::object();
-  b.name = stringField(md, "name");
-  b.ns = b.kind == "RoleBinding" ? stringField(md, "namespace") : "";
-  const std::string id = objectId(obj);
-  if (b.name.empty()) return makeError(id + ": metadata.name: required");
-  if (b.kind == "RoleBinding" && b.ns.empty()) return makeError(id + ": metadata.namespace: required for a RoleBinding");
+  b.kind = meta->kind;
+  b.name = meta->name;
+  b.ns = meta->ns;
+  const std::string& id = meta->id;
   const json ref = obj.contains("roleRef") ? obj["roleRef"] : json();
   if (!ref.is_object()) return makeError(id + ": roleRef: required");
   b.roleKind = stringField(ref, "kind");
