@@ -12,8 +12,6 @@
 
 #include "agent/grpc/node_info.h"
 #include "agent/grpc/to_agent_config.h"
-#include "agent/io/link_watcher.h"
-#include "agent/io/netlink_address_table.h"
 #include "common/random.h"
 
 namespace carplb::agent::rpc {

@@ -16,11 +16,10 @@
 // the agent keeps running its last plan and the client keeps reconnecting.
 //
 // Claims (agent/carp/claim.h): at start, before the persisted snapshot, the agent starts
-// listening on the default interface ("auto" resolved then; Agent::listen() plus its link
+// listening on the default interface ("auto" resolved then; DaemonHost::listen(): its link
 // state), so the first vhid the controller creates there can be claimed once the agent has
 // listened for that vhid's master-down interval. Before this, listening began with the first
 // vhid itself and a fresh agent's first vhid always waited the full master-down interval.
-#include <functional>
 #include <string>
 
 #include "agent/config/agent_config.h"
