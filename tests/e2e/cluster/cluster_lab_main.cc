@@ -24,6 +24,7 @@
 
 #include "bench/probe/prober.h"
 #include "tests/e2e/cluster/cluster_lab.h"
+#include "tests/e2e/lab/kept_lab.h"
 
 using namespace std::chrono_literals;
 using namespace carplb;
@@ -56,78 +57,11 @@ void sayIndented(const std::string& text) {
   }
 }
 
-// Field 22 of /proc/PID/stat: with the pid it names a process unambiguously (no recycled pids).
-std::string startTime(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(in, line)) {
-    return "";
-  }
-  auto close = line.rfind(')');
-  if (close == std::string::npos || close + 2 >= line.size()) {
-    return "";
-  }
-  std::istringstream rest(line.substr(close + 2));
-  std::string field;
-  for (int i = 3; i <= 22 && rest >> field; ++i) {
-  }
-  return field;
-}
-
 int clean(const Options& o) {
-  std::ifstream in(o.state);
-  if (!in) {
+  if (!cleanKeptLab(o.state, Tag, std::chrono::seconds(3), say)) {
     say("carplb-cluster-lab clean: no kept lab (" + o.state + " does not exist)");
     return 0;
   }
-  std::string line, prefix, workDir;
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    std::string kind;
-    ls >> kind;
-    if (kind == "prefix") {
-      ls >> prefix;
-    } else if (kind == "workdir") {
-      ls >> workDir;
-    } else if (kind == "pid") {
-      pid_t pid = 0;
-      std::string started;
-      ls >> pid >> started;
-      if (pid > 1 && !started.empty() && startTime(pid) == started) {
-        ::kill(-pid, SIGTERM);
-        ::kill(pid, SIGTERM);
-        for (int i = 0; i < 150 && startTime(pid) == started; ++i) {
-          std::this_thread::sleep_for(20ms);
-        }
-        if (startTime(pid) == started) {
-          ::kill(-pid, SIGKILL);
-        }
-        say("stopped pid " + std::to_string(pid));
-      }
-    }
-  }
-  if (prefix.rfind(std::string("carplb-") + Tag + "-", 0) == 0) {
-    auto list = runCommand({"ip", "netns", "list"});
-    std::istringstream ns(list ? *list : "");
-    // Hosts first, the switch last.
-    std::vector<std::string> names;
-    while (std::getline(ns, line)) {
-      std::string name = line.substr(0, line.find(' '));
-      if (name.rfind(prefix + "-", 0) == 0) {
-        names.push_back(name);
-      }
-    }
-    std::stable_partition(names.begin(), names.end(), [&](const std::string& n) { return n != prefix + "-sw"; });
-    for (const auto& name : names) {
-      (void)runCommand({"ip", "netns", "del", name});
-      say("deleted namespace " + name);
-    }
-  }
-  if (workDir.rfind(std::string("/tmp/carplb-") + Tag + "-", 0) == 0) {
-    std::error_code ec;
-    std::filesystem::remove_all(workDir, ec);
-  }
-  std::filesystem::remove(o.state);
   say("cluster lab removed");
   return 0;
 }
@@ -375,10 +309,8 @@ int demo(const Options& o) {
   const std::string prefix = cl.lab().prefix(), workDir = cl.workDir(), kubeconfig = cl.kubeconfigPath();
   const std::string kubectl = cl.kubectlCommand();
   auto pids = cl.release();
-  std::ofstream st(o.state);
-  st << "prefix " << prefix << "\nworkdir " << workDir << "\n";
-  for (pid_t p : pids) {
-    st << "pid " << p << " " << startTime(p) << "\n";
+  if (auto w = writeKeptLab(o.state, KeptLab{prefix, workDir, pids}); !w) {
+    say(w.error().message);
   }
   const std::string probe = ClusterBinaries::fromBuild().probe;
   say("== the cluster lab keeps running. kubeconfig: " + kubeconfig + " (server http://127.0.0.1:6443 inside " + prefix + "-cp)");

@@ -21,6 +21,7 @@
 
 #include "bench/probe/prober.h"
 #include "tests/e2e/lab/daemons.h"
+#include "tests/e2e/lab/kept_lab.h"
 #include "tests/e2e/lab/netlab.h"
 
 using namespace std::chrono_literals;
@@ -46,70 +47,11 @@ void say(const std::string& s) {
   std::fflush(stdout);
 }
 
-// Start time of a process (field 22 of /proc/PID/stat): a pid plus its start time names a
-// process unambiguously, so `clean` never signals a recycled pid.
-std::string startTime(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(in, line)) {
-    return "";
-  }
-  auto close = line.rfind(')');
-  std::istringstream rest(line.substr(close + 2));
-  std::string field;
-  for (int i = 3; i <= 22 && rest >> field; ++i) {
-  }
-  return field;
-}
-
 int clean(const Options& o) {
-  std::ifstream in(o.state);
-  if (!in) {
+  if (!cleanKeptLab(o.state, "demo", std::chrono::seconds(2), say)) {
     say("carplb-lab clean: no kept lab (" + o.state + " does not exist)");
     return 0;
   }
-  std::string line, prefix, workDir;
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    std::string kind;
-    ls >> kind;
-    if (kind == "prefix") {
-      ls >> prefix;
-    } else if (kind == "workdir") {
-      ls >> workDir;
-    } else if (kind == "pid") {
-      pid_t pid = 0;
-      std::string started;
-      ls >> pid >> started;
-      if (pid > 1 && !started.empty() && startTime(pid) == started) {
-        ::kill(-pid, SIGTERM);
-        ::kill(pid, SIGTERM);
-        for (int i = 0; i < 100 && startTime(pid) == started; ++i) {
-          std::this_thread::sleep_for(20ms);
-        }
-        if (startTime(pid) == started) {
-          ::kill(-pid, SIGKILL);
-        }
-        say("stopped pid " + std::to_string(pid));
-      }
-    }
-  }
-  if (prefix.rfind("carplb-demo-", 0) == 0) {
-    auto list = runCommand({"ip", "netns", "list"});
-    std::istringstream ns(list ? *list : "");
-    while (std::getline(ns, line)) {
-      std::string name = line.substr(0, line.find(' '));
-      if (name.rfind(prefix + "-", 0) == 0) {
-        (void)runCommand({"ip", "netns", "del", name});
-        say("deleted namespace " + name);
-      }
-    }
-  }
-  if (workDir.rfind("/tmp/carplb-demo-", 0) == 0) {
-    std::error_code ec;
-    std::filesystem::remove_all(workDir, ec);
-  }
-  std::filesystem::remove(o.state);
   say("lab removed");
   return 0;
 }
@@ -295,11 +237,10 @@ int demo(const Options& o) {
     return ok ? 0 : 1;
   }
   // --keep: leave everything running, remember what to clean.
-  std::ofstream st(o.state);
-  st << "prefix " << lab.prefix() << "\nworkdir " << lab.workDir() << "\n";
+  KeptLab kept{lab.prefix(), lab.workDir(), {}};
   auto keepProc = [&](Process& p) {
     if (p.pid() > 0) {
-      st << "pid " << p.pid() << " " << startTime(p.pid()) << "\n";
+      kept.pids.push_back(p.pid());
       p.release();
     }
   };
@@ -308,6 +249,9 @@ int demo(const Options& o) {
   }
   for (auto& [k, p] : daemons) {
     keepProc(p);
+  }
+  if (auto w = writeKeptLab(o.state, kept); !w) {
+    say(w.error().message);
   }
   lab.release();
   const std::string c = lab.prefix() + "-c", n1 = lab.prefix() + "-n1";
