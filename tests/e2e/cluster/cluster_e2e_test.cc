@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <thread>
 
@@ -146,6 +147,20 @@ protected:
     EXPECT_TRUE(ok) << "not balanced: " << describe(vips);
     return vips;
   }
+  // True once the API holds exactly `count` VirtualIPs and `pred` holds for every status.
+  bool everyVirtualIpStatus(size_t count, const std::function<bool(const json& status)>& pred) {
+    auto items = lab_->virtualIps();
+    if (!items || items->size() != count) {
+      return false;
+    }
+    for (const auto& it : *items) {
+      if (!pred(it.value("status", json::object()))) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   bool balanced(const std::vector<std::string>& vips) {
     std::map<std::string, int> perNode;
     for (const auto& v : vips) {
@@ -304,17 +319,9 @@ TEST_F(ClusterE2E, MastersAreBalancedAcrossNodes) {
   // The plan in the API agrees with who answers, and every vhid is distinct.
   ASSERT_TRUE(waitFor(
       [&] {
-        auto items = lab_->virtualIps();
-        if (!items || items->size() != vips.size()) {
-          return false;
-        }
-        for (const auto& it : *items) {
-          const auto& st = it.value("status", json::object());
-          if (st.value("actualMaster", "") == "" || st.value("master", "") != st.value("actualMaster", "")) {
-            return false;
-          }
-        }
-        return true;
+        return everyVirtualIpStatus(vips.size(), [](const json& st) {
+          return st.value("actualMaster", "") != "" && st.value("master", "") == st.value("actualMaster", "");
+        });
       },
       5s, 100ms))
       << text(lab_->virtualIps());
@@ -623,24 +630,16 @@ TEST_F(ClusterE2E, DeletedServicesVipIsHeldOnlyByItsOldMasterUntilItVanishes) {
   // Every backup runs the vhid (reported BACKUP) before the delete, so each one could take over.
   ASSERT_TRUE(waitFor(
       [&] {
-        auto items = lab_->virtualIps();
-        if (!items || items->size() != vips.size()) {
-          return false;
-        }
-        for (const auto& it : *items) {
-          const auto& st = it.value("status", json::object());
+        return everyVirtualIpStatus(vips.size(), [&](const json& st) {
           const auto& nodes = st.value("nodes", json::array());
           if (st.value("actualMaster", "") == "" || nodes.size() != static_cast<size_t>(lab_->nodeCount())) {
             return false;
           }
-          for (const auto& n : nodes) {
+          return std::all_of(nodes.begin(), nodes.end(), [](const json& n) {
             const auto state = n.value("state", "");
-            if (state != "MASTER" && state != "BACKUP") {
-              return false;
-            }
-          }
-        }
-        return true;
+            return state == "MASTER" || state == "BACKUP";
+          });
+        });
       },
       10s, 100ms))
       << text(lab_->virtualIps());
