@@ -50,8 +50,6 @@ std::string randomHex(size_t bytes) {
   return out;
 }
 
-std::string errnoMessage(const std::string& what) { return what + ": " + std::strerror(errno); }
-
 }  // namespace
 
 ClusterBinaries ClusterBinaries::fromBuild() {
@@ -115,108 +113,6 @@ Duration ClusterTimers::masterDown(int slot) const { return 3 * interval(slot); 
 std::string ClusterTimers::toString() const {
   return "advbase " + std::to_string(advbase) + ", advskew " + std::to_string(advskewBase) + " + " +
          std::to_string(advskewSpacing) + " per backup";
-}
-
-// ---------------------------------------------------------------- HTTP
-
-Result<HttpResponse> httpRequest(const Namespace& ns, uint16_t port, const std::string& method, const std::string& path,
-                                 const std::string& body, const std::string& contentType, Duration timeout) {
-  const std::string what = method + " 127.0.0.1:" + std::to_string(port) + path + " in " + ns.name();
-  auto sock = ns.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-  if (!sock) {
-    return sock.error();
-  }
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const auto deadline = MonoClock::now() + timeout;
-  auto remainingMs = [&] {
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - MonoClock::now()).count();
-    return static_cast<int>(std::max<int64_t>(ms, 0));
-  };
-  if (::connect(sock->get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 && errno != EINPROGRESS) {
-    return makeError(errnoMessage(what + ": connect"), true);
-  }
-  pollfd pfd{sock->get(), POLLOUT, 0};
-  if (::poll(&pfd, 1, remainingMs()) <= 0) {
-    return makeError(what + ": connect timed out", true);
-  }
-  int soErr = 0;
-  socklen_t len = sizeof soErr;
-  ::getsockopt(sock->get(), SOL_SOCKET, SO_ERROR, &soErr, &len);
-  if (soErr != 0) {
-    return makeError(what + ": connect: " + std::strerror(soErr), true);
-  }
-  std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
-                    "\r\nConnection: close\r\nAccept: application/json\r\n";
-  if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") {
-    req += "Content-Type: " + (contentType.empty() ? std::string("application/json") : contentType) + "\r\n";
-    req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
-  }
-  req += "\r\n" + body;
-  size_t sent = 0;
-  while (sent < req.size()) {
-    pollfd out{sock->get(), POLLOUT, 0};
-    if (::poll(&out, 1, remainingMs()) <= 0) {
-      return makeError(what + ": send timed out", true);
-    }
-    ssize_t n = ::send(sock->get(), req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EINTR) {
-        continue;
-      }
-      return makeError(errnoMessage(what + ": send"), true);
-    }
-    sent += static_cast<size_t>(n);
-  }
-  std::string resp;
-  char buf[16384];
-  for (;;) {
-    pollfd in{sock->get(), POLLIN, 0};
-    if (::poll(&in, 1, remainingMs()) <= 0) {
-      return makeError(what + ": response timed out", true);
-    }
-    ssize_t n = ::recv(sock->get(), buf, sizeof buf, 0);
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EINTR) {
-        continue;
-      }
-      return makeError(errnoMessage(what + ": recv"), true);
-    }
-    if (n == 0) {
-      break;
-    }
-    resp.append(buf, static_cast<size_t>(n));
-  }
-  auto headerEnd = resp.find("\r\n\r\n");
-  if (headerEnd == std::string::npos || resp.rfind("HTTP/", 0) != 0) {
-    return makeError(what + ": not an HTTP response", true);
-  }
-  std::string head = resp.substr(0, headerEnd);
-  HttpResponse r;
-  r.code = std::atoi(head.c_str() + head.find(' ') + 1);
-  r.body = resp.substr(headerEnd + 4);
-  std::string lower = head;
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (lower.find("transfer-encoding: chunked") != std::string::npos) {
-    std::string decoded;
-    size_t pos = 0;
-    while (pos < r.body.size()) {
-      size_t eol = r.body.find("\r\n", pos);
-      if (eol == std::string::npos) {
-        break;
-      }
-      size_t size = std::strtoul(r.body.substr(pos, eol - pos).c_str(), nullptr, 16);
-      if (size == 0 || eol + 2 + size > r.body.size()) {
-        break;
-      }
-      decoded += r.body.substr(eol + 2, size);
-      pos = eol + 2 + size + 2;
-    }
-    r.body = decoded;
-  }
-  return r;
 }
 
 // ---------------------------------------------------------------- lab

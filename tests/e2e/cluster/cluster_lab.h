@@ -185,15 +185,6 @@ private:
   bool released_ = false;
 };
 
-// HTTP/1.1 request (Connection: close) to 127.0.0.1:port inside `ns`; code and body.
-struct HttpResponse {
-  int code = 0;
-  std::string body;
-};
-Result<HttpResponse> httpRequest(const Namespace& ns, uint16_t port, const std::string& method, const std::string& path,
-                                 const std::string& body = "", const std::string& contentType = "",
-                                 Duration timeout = std::chrono::seconds(5));
-
 // Polls `pred` every `step` until it holds or `timeout` passes.
 template <typename Pred>
 bool waitFor(Pred pred, Duration timeout, Duration step = std::chrono::milliseconds(20)) {

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -639,8 +640,9 @@ Result<std::string> Lab::writeFile(const std::string& name, const std::string& c
 
 // ---------------------------------------------------------------- HTTP
 
-Result<std::string> httpGet(const Namespace& ns, uint16_t port, const std::string& path, Duration timeout) {
-  std::string what = "GET 127.0.0.1:" + std::to_string(port) + path + " in " + ns.name();
+Result<HttpResponse> httpRequest(const Namespace& ns, uint16_t port, const std::string& method, const std::string& path,
+                                 const std::string& body, const std::string& contentType, Duration timeout) {
+  const std::string what = method + " 127.0.0.1:" + std::to_string(port) + path + " in " + ns.name();
   auto sock = ns.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   if (!sock) {
     return sock.error();
@@ -649,7 +651,7 @@ Result<std::string> httpGet(const Namespace& ns, uint16_t port, const std::strin
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  auto deadline = MonoClock::now() + timeout;
+  const auto deadline = MonoClock::now() + timeout;
   auto remainingMs = [&] {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - MonoClock::now()).count();
     return static_cast<int>(std::max<int64_t>(ms, 0));
@@ -667,12 +669,30 @@ Result<std::string> httpGet(const Namespace& ns, uint16_t port, const std::strin
   if (soErr != 0) {
     return makeError(what + ": connect: " + std::strerror(soErr), true);
   }
-  std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-  if (::send(sock->get(), req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
-    return makeError(errnoText(what + ": send"), true);
+  std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+                    "\r\nConnection: close\r\nAccept: application/json\r\n";
+  if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") {
+    req += "Content-Type: " + (contentType.empty() ? std::string("application/json") : contentType) + "\r\n";
+    req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  req += "\r\n" + body;
+  size_t sent = 0;
+  while (sent < req.size()) {
+    pollfd out{sock->get(), POLLOUT, 0};
+    if (::poll(&out, 1, remainingMs()) <= 0) {
+      return makeError(what + ": send timed out", true);
+    }
+    ssize_t n = ::send(sock->get(), req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) {
+        continue;
+      }
+      return makeError(errnoText(what + ": send"), true);
+    }
+    sent += static_cast<size_t>(n);
   }
   std::string resp;
-  char buf[8192];
+  char buf[16384];
   for (;;) {
     pollfd in{sock->get(), POLLIN, 0};
     if (::poll(&in, 1, remainingMs()) <= 0) {
@@ -695,33 +715,41 @@ Result<std::string> httpGet(const Namespace& ns, uint16_t port, const std::strin
     return makeError(what + ": not an HTTP response", true);
   }
   std::string head = resp.substr(0, headerEnd);
-  int code = std::atoi(head.c_str() + head.find(' ') + 1);
-  std::string body = resp.substr(headerEnd + 4);
+  HttpResponse r;
+  r.code = std::atoi(head.c_str() + head.find(' ') + 1);
+  r.body = resp.substr(headerEnd + 4);
   std::string lower = head;
-  for (auto& c : lower) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (lower.find("transfer-encoding: chunked") != std::string::npos) {
     std::string decoded;
     size_t pos = 0;
-    while (pos < body.size()) {
-      size_t eol = body.find("\r\n", pos);
+    while (pos < r.body.size()) {
+      size_t eol = r.body.find("\r\n", pos);
       if (eol == std::string::npos) {
         break;
       }
-      size_t size = std::strtoul(body.substr(pos, eol - pos).c_str(), nullptr, 16);
-      if (size == 0 || eol + 2 + size > body.size()) {
+      size_t size = std::strtoul(r.body.substr(pos, eol - pos).c_str(), nullptr, 16);
+      if (size == 0 || eol + 2 + size > r.body.size()) {
         break;
       }
-      decoded += body.substr(eol + 2, size);
+      decoded += r.body.substr(eol + 2, size);
       pos = eol + 2 + size + 2;
     }
-    body = decoded;
+    r.body = decoded;
   }
-  if (code != 200) {
-    return makeError(what + ": HTTP " + std::to_string(code) + ": " + body.substr(0, 200));
+  return r;
+}
+
+Result<std::string> httpGet(const Namespace& ns, uint16_t port, const std::string& path, Duration timeout) {
+  auto r = httpRequest(ns, port, "GET", path, "", "", timeout);
+  if (!r) {
+    return r.error();
   }
-  return body;
+  if (r->code != 200) {
+    return makeError("GET 127.0.0.1:" + std::to_string(port) + path + " in " + ns.name() + ": HTTP " +
+                     std::to_string(r->code) + ": " + r->body.substr(0, 200));
+  }
+  return std::move(r->body);
 }
 
 Result<nlohmann::json> httpGetJson(const Namespace& ns, uint16_t port, const std::string& path, Duration timeout) {

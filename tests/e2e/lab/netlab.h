@@ -167,7 +167,16 @@ private:
   bool released_ = false;
 };
 
-// HTTP/1.0 GET http://127.0.0.1:port/path from inside `ns`; the value is the body.
+// HTTP/1.1 request (Connection: close) to 127.0.0.1:port inside `ns`; code and body.
+struct HttpResponse {
+  int code = 0;
+  std::string body;
+};
+Result<HttpResponse> httpRequest(const Namespace& ns, uint16_t port, const std::string& method, const std::string& path,
+                                 const std::string& body = "", const std::string& contentType = "",
+                                 Duration timeout = std::chrono::seconds(5));
+
+// GET http://127.0.0.1:port/path from inside `ns` (httpRequest); the value is the body of a 200.
 Result<std::string> httpGet(const Namespace& ns, uint16_t port, const std::string& path,
                             Duration timeout = std::chrono::seconds(2));
 Result<nlohmann::json> httpGetJson(const Namespace& ns, uint16_t port, const std::string& path,
